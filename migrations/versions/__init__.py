@@ -1,0 +1,1 @@
+"""Revision files. Alembic skips ``__init__.py`` when it scans this directory."""

@@ -1,0 +1,1 @@
+"""Giao Ban: the web service (pages, JSON API, accounts, units, scheduling)."""

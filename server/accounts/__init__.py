@@ -1,0 +1,1 @@
+"""People and endpoint accounts, login, API tokens and the permission rules."""

@@ -1,0 +1,152 @@
+"""Administrators' pages for accounts: list, create, bulk import, reset password, disable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from server import permissions
+from server.accounts import service
+from server.accounts.models import Role, User
+from server.accounts.views import client_ip
+from server.auth import page_user
+from server.csvfile import ImportFailed
+from server.errors import Conflict, Forbidden, InvalidInput
+from server.i18n import N_
+
+PAGE_SIZE = 50
+
+
+def _admin(request: Request) -> User:
+    user = page_user(request)
+    if not permissions.can_manage_users(user):
+        raise Forbidden(N_("Only administrators manage accounts."))
+    return user
+
+
+async def users_page(request: Request) -> Response:
+    _admin(request)
+    q = request.query_params.get("q", "")[:100]
+    role = request.query_params.get("role", "")
+    if role not in [r.value for r in Role]:
+        role = ""
+    page = max(1, int(request.query_params.get("page", "1")) if request.query_params.get("page", "1").isdigit() else 1)
+    rows, total = await request.app.state.db.run(service.list_users, q=q, role=role, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    return request.app.state.pages.render(
+        request, "admin/users.html",
+        {"rows": rows, "total": total, "q": q, "role": role, "roles": [r.value for r in Role], "page": page,
+         "pages": max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)},
+    )
+
+
+def _form_values(form: Any) -> service.NewUser:
+    return service.NewUser(
+        username=str(form.get("username", "")),
+        full_name=str(form.get("full_name", "")),
+        email=str(form.get("email", "")),
+        unit_code=str(form.get("unit", "")),
+        role=str(form.get("role", "")),
+        password=str(form.get("password", "")),
+    )
+
+
+async def new_user_page(request: Request) -> Response:
+    actor = _admin(request)
+    pages = request.app.state.pages
+    context: dict[str, Any] = {"roles": service.PERSON_ROLES, "values": {}, "errors": {}, "created": None}
+    if request.method == "GET":
+        return pages.render(request, "admin/user_new.html", context)
+    form = await request.form()
+    values = _form_values(form)
+    context["values"] = {**values.__dict__, "password": ""}
+    try:
+        user, password = await request.app.state.db.run(service.create_user, values, actor=actor, ip=client_ip(request))
+    except InvalidInput as exc:
+        context["errors"] = exc.fields
+        return pages.render(request, "admin/user_new.html", context, status_code=422)
+    context.update(created=user, password=password, values={})
+    return pages.render(request, "admin/user_new.html", context, status_code=201)
+
+
+async def import_users_page(request: Request) -> Response:
+    actor = _admin(request)
+    pages = request.app.state.pages
+    if request.method == "GET":
+        return pages.render(request, "admin/users_import.html", {"errors": [], "created": []})
+    form = await request.form()
+    upload = form.get("file")
+    data = await upload.read() if upload is not None and not isinstance(upload, str) else b""
+    await form.close()
+    if not data:
+        return pages.render(request, "admin/users_import.html", {"errors": [], "created": [], "missing": True}, status_code=422)
+    try:
+        created = await request.app.state.db.run(service.import_users, data, actor=actor, ip=client_ip(request))
+    except ImportFailed as exc:
+        return pages.render(request, "admin/users_import.html", {"errors": exc.errors, "created": []}, status_code=422)
+    return pages.render(request, "admin/users_import.html", {"errors": [], "created": created})
+
+
+def _detail(session: Session, username: str) -> dict[str, Any]:
+    user = service.by_username(session, username)
+    return {"user": user, "unit": service.unit_of(session, user)}
+
+
+async def user_page(request: Request) -> Response:
+    _admin(request)
+    context = await request.app.state.db.run(_detail, request.path_params["username"])
+    context.update(password=None, error=None)
+    return request.app.state.pages.render(request, "admin/user.html", context)
+
+
+def _reset(session: Session, username: str, actor: User, password: str, ip: str) -> tuple[dict[str, Any], str]:
+    user = service.by_username(session, username)
+    new_password = service.reset_password(session, user, actor=actor, password=password, ip=ip)
+    return {"user": user, "unit": service.unit_of(session, user)}, new_password
+
+
+async def reset_password(request: Request) -> Response:
+    actor = _admin(request)
+    form = await request.form()
+    pages = request.app.state.pages
+    try:
+        context, password = await request.app.state.db.run(
+            _reset, request.path_params["username"], actor, str(form.get("password", "")), client_ip(request)
+        )
+    except InvalidInput as exc:
+        context = await request.app.state.db.run(_detail, request.path_params["username"])
+        context.update(password=None, error=exc.fields.get("password"))
+        return pages.render(request, "admin/user.html", context, status_code=422)
+    context.update(password=password, error=None)
+    return pages.render(request, "admin/user.html", context)
+
+
+def _set_active(session: Session, username: str, active: bool, actor: User, ip: str) -> None:
+    service.set_active(session, service.by_username(session, username), active, actor=actor, ip=ip)
+
+
+async def set_active(request: Request) -> Response:
+    actor = _admin(request)
+    form = await request.form()
+    active = form.get("active") == "1"
+    username = request.path_params["username"]
+    try:
+        await request.app.state.db.run(_set_active, username, active, actor, client_ip(request))
+    except Conflict as exc:
+        context = await request.app.state.db.run(_detail, username)
+        context.update(password=None, error=exc.message)
+        return request.app.state.pages.render(request, "admin/user.html", context, status_code=409)
+    return RedirectResponse(f"/admin/users/{username}", status_code=303)
+
+
+routes = [
+    Route("/admin/users", users_page, name="admin_users"),
+    Route("/admin/users/new", new_user_page, methods=["GET", "POST"], name="admin_user_new"),
+    Route("/admin/users/import", import_users_page, methods=["GET", "POST"], name="admin_users_import"),
+    Route("/admin/users/{username}", user_page, name="admin_user"),
+    Route("/admin/users/{username}/password", reset_password, methods=["POST"], name="admin_user_password"),
+    Route("/admin/users/{username}/active", set_active, methods=["POST"], name="admin_user_active"),
+]

@@ -1,0 +1,98 @@
+"""The application, composed from routes, middleware and a lifespan (Starlette style)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from server.accounts import admin as accounts_admin
+from server.accounts import views as accounts_views
+from server.accounts.tokens import TokenSigner
+from server.audit import views as audit_views
+from server.auth import RequestContextMiddleware
+from server.bodylimit import BodyLimitMiddleware
+from server.csrf import CSRFMiddleware
+from server.db import Database
+from server.home import routes as home_routes
+from server.i18n import Catalogues
+from server.metrics import Metrics, MetricsMiddleware, metrics_view, route_names
+from server.openapi import build_spec, openapi_view
+from server.ratelimit import LoginThrottle
+from server.responses import exception_handlers
+from server.settings import Settings, load_settings
+from server.templating import Pages
+from server.units import views as units_views
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+SESSION_COOKIE = "giaoban_session"
+
+
+def app_version() -> str:
+    try:
+        return version("giaoban")
+    except PackageNotFoundError:  # running from a checkout that was not installed
+        return "0+unknown"
+
+
+def all_routes() -> list[BaseRoute]:
+    return [
+        *home_routes,
+        *accounts_views.routes,
+        *accounts_admin.routes,
+        *units_views.routes,
+        *audit_views.routes,
+        Route("/metrics", metrics_view, name="metrics"),
+        Route("/api/openapi.json", openapi_view, name="openapi"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    db = Database(settings.database_url)
+    routes = all_routes()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics, names=route_names(routes)),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.effective_secret_key,
+                session_cookie=SESSION_COOKIE,
+                max_age=settings.session_max_age,
+                same_site="lax",
+                https_only=settings.secure_cookies,
+            ),
+            Middleware(RequestContextMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(CSRFMiddleware),
+        ],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    catalogues = Catalogues()
+    app.state.settings = settings
+    app.state.db = db
+    app.state.catalogues = catalogues
+    app.state.pages = Pages(catalogues)
+    app.state.token_signer = TokenSigner(settings.effective_secret_key, settings.token_max_age)
+    app.state.login_throttle = LoginThrottle()
+    app.state.metrics = metrics
+    app.state.version = app_version()
+    app.state.openapi = build_spec(routes, app.state.version)
+    return app

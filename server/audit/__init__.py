@@ -1,0 +1,1 @@
+"""The audit log: logins, failed logins and every administrative change."""

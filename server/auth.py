@@ -1,0 +1,138 @@
+"""Who is asking: the session cookie or an API bearer token, and the request's locale.
+
+``RequestContextMiddleware`` sets ``request.state.user`` (an active ``User`` or None),
+``request.state.unit``, ``request.state.auth`` ("session", "bearer" or ""), and the locale.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlmodel import Session
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.accounts import service as accounts
+from server.accounts.models import User
+from server.errors import NotAuthenticated
+from server.i18n import LANG_COOKIE, LOCALES, N_
+from server.responses import LoginRequired
+from server.templating import current_translations
+from server.units.models import Unit
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+        b"connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+    ),
+]
+
+
+def _load(session: Session, user_id: int, auth_version: int) -> tuple[User, Unit] | None:
+    user = accounts.active_user(session, user_id, auth_version)
+    if user is None:
+        return None
+    return user, accounts.unit_of(session, user)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        connection = HTTPConnection(scope)
+        app_state = scope["app"].state
+        locale = connection.cookies.get(LANG_COOKIE, "")
+        if locale not in LOCALES:
+            locale = app_state.settings.default_locale
+        state = scope.setdefault("state", {})
+        state.update(locale=locale, user=None, unit=None, auth="", auth_error="")
+        reset = current_translations.set(app_state.catalogues.get(locale))
+        try:
+            await self._identify(connection, state, app_state)
+            await self.app(scope, receive, self._with_headers(scope, send))
+        finally:
+            current_translations.reset(reset)
+
+    @staticmethod
+    async def _identify(connection: HTTPConnection, state: dict[str, Any], app_state: Any) -> None:
+        authorization = connection.headers.get("authorization", "")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            claims = app_state.token_signer.read(token.strip()) if scheme.lower() == "bearer" else None
+            found = await app_state.db.run(_load, *claims) if claims else None
+            if found is None:
+                state["auth_error"] = "invalid_token"
+                return
+            state.update(user=found[0], unit=found[1], auth="bearer")
+            return
+        session = connection.session
+        user_id, version = session.get("uid"), session.get("av")
+        if isinstance(user_id, int) and isinstance(version, int):
+            found = await app_state.db.run(_load, user_id, version)
+            if found is None:
+                session.pop("uid", None)
+                session.pop("av", None)
+                return
+            state.update(user=found[0], unit=found[1], auth="session")
+
+    @staticmethod
+    def _with_headers(scope: Scope, send: Send) -> Send:
+        if scope["type"] != "http":
+            return send
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    if name.decode() not in headers:
+                        headers.raw.append((name, value))
+            await send(message)
+
+        return send_with_headers
+
+
+def csrf_token(connection: HTTPConnection) -> str:
+    """The session's CSRF token, created on first use."""
+    if "session" not in connection.scope:
+        return ""
+    token = connection.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        connection.session["csrf"] = token
+    return token
+
+
+def log_in(request: Request, user: User) -> None:
+    """Start a fresh session for ``user`` (a new CSRF token too: no fixation)."""
+    request.session.clear()
+    request.session.update({"uid": user.id, "av": user.auth_version, "csrf": secrets.token_urlsafe(32)})
+
+
+def log_out(request: Request) -> None:
+    request.session.clear()
+
+
+def page_user(request: Request) -> User:
+    user: User | None = request.state.user
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def api_user(request: HTTPConnection) -> User:
+    user: User | None = request.state.user
+    if user is None:
+        if request.state.auth_error:
+            raise NotAuthenticated(N_("The access token is invalid or has expired."))
+        raise NotAuthenticated(N_("Log in first (a bearer token or the session cookie)."))
+    return user

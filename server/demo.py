@@ -1,0 +1,91 @@
+"""Demo data: the 2016 Cần Thơ unit map and the demo accounts of DESIGN.md.
+
+Every mailbox is under the reserved ``.test`` domain, so demo mail can never reach anyone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session, func, select
+
+from server.accounts import service as accounts
+from server.accounts.models import Role, User
+from server.accounts.passwords import hash_password
+from server.audit import service as audit
+from server.units import csvimport, service as units
+from server.units.models import Unit
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+UNITS_FILE = DATA_DIR / "cantho-units-2016.csv"
+MAIL_DOMAIN = "cantho.gov.vn.test"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    username: str
+    full_name: str
+    unit: str
+    role: Role
+    about: str
+
+
+PEOPLE = (
+    DemoPerson("admin", "Quản trị hệ thống", "ct.so-tttt", Role.admin, "administrator"),
+    DemoPerson("thuky", "Nguyễn Thị Thu", "ct", Role.secretary, "secretary of the city office (unit ct)"),
+    DemoPerson("lanhdao", "Trần Văn Minh", "ct", Role.official, "city leader who chairs briefings (unit ct)"),
+    DemoPerson("thuky.ninhkieu", "Lê Thị Hồng", "ct.ninh-kieu", Role.secretary, "secretary of Quận Ninh Kiều"),
+    DemoPerson("canbo.tanan", "Phạm Văn Tâm", "ct.ninh-kieu.tan-an", Role.official, "official of Phường Tân An"),
+)
+
+
+def units_csv_with_mailboxes() -> bytes:
+    """The shipped unit map with an ``email`` column: ``{code}@cantho.gov.vn.test``."""
+    source = UNITS_FILE.read_text(encoding="utf-8")
+    out = io.StringIO()
+    reader = csv.DictReader(io.StringIO(source))
+    writer = csv.DictWriter(out, [*(reader.fieldnames or []), "email"], lineterminator="\n")
+    writer.writeheader()
+    for row in reader:
+        writer.writerow({**row, "email": f"{row['code']}@{MAIL_DOMAIN}"})
+    return out.getvalue().encode("utf-8")
+
+
+def is_empty(session: Session) -> bool:
+    return session.exec(select(func.count()).select_from(Unit)).one() == 0
+
+
+def load(session: Session, password: str) -> bool:
+    """Load the demo when the database has no units; returns whether it did."""
+    if not is_empty(session):
+        return False
+    csvimport.import_units(session, units_csv_with_mailboxes(), actor="demo", batch="demo")
+    shared_hash = hash_password(password)  # one hash for all: the password is public anyway
+    for person in PEOPLE:
+        unit = units.by_code(session, person.unit)
+        session.add(
+            User(
+                username=person.username,
+                full_name=person.full_name,
+                email=f"{person.username}@{MAIL_DOMAIN}",
+                unit_id=unit.id or 0,
+                role=person.role.value,
+                password_hash=shared_hash,
+                is_demo=True,
+            )
+        )
+    session.flush()
+    accounts.sync_endpoint_accounts(session, password_hash=shared_hash, is_demo=True)
+    audit.record(session, "demo_loaded", target="cantho-units-2016")
+    return True
+
+
+def logins_text(password: str, public_url: str) -> str:
+    lines = [f"Giao Ban demo at {public_url}  (password for every demo account: {password})"]
+    for person in PEOPLE:
+        lines.append(f"  {person.username:<16} {person.about}")
+    lines.append("  <unit code>      a unit's meeting-room endpoint, e.g. ct.ninh-kieu.tan-an")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""Prometheus metrics: requests, latencies and errors per route, served at ``/metrics`` to
+administrators and to loopback scrapers only."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.errors import Forbidden
+from server.i18n import N_
+from server.permissions import can_view_metrics
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "giaoban_http_requests_total", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "giaoban_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.errors = Counter(
+            "giaoban_http_errors_total", "HTTP requests answered with a 5xx status or that raised", ["route"], registry=self.registry
+        )
+
+
+def route_names(routes: list[BaseRoute], prefix: str = "") -> dict[int, str]:
+    """Map each endpoint to its path template, so labels stay bounded (no ids in them)."""
+    names: dict[int, str] = {}
+    for route in routes:
+        if isinstance(route, Route):
+            names[id(route.endpoint)] = prefix + route.path
+        elif isinstance(route, Mount):
+            names[id(route.app)] = prefix + route.path
+            names.update(route_names(list(route.routes), prefix + route.path))
+    return names
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, names: dict[int, str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.names = names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = self.names.get(id(scope.get("endpoint")), "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+            if status >= 500:
+                self.metrics.errors.labels(route).inc()
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def metrics_view(request: Request) -> Response:
+    client = request.client.host if request.client else None
+    forwarded = "x-forwarded-for" in request.headers  # behind a proxy, loopback means nothing
+    if not (can_view_metrics(request.state.user) or (_is_loopback(client) and not forwarded)):
+        raise Forbidden(N_("Metrics are for administrators and local scrapers only."))
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

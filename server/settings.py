@@ -1,0 +1,86 @@
+"""Every setting of the service, read once from ``GIAOBAN_*`` environment variables.
+
+Demo mode (``GIAOBAN_DEMO=1``, what ``make run`` sets) relaxes the secrets so that a
+newcomer can try the product; outside demo mode unsafe settings stop the start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DEMO_PASSWORD = "giaoban-demo"
+DEMO_SECRET_KEY = "demo-only-secret-key-do-not-use-in-production"
+
+
+class UnsafeSettings(Exception):
+    """Raised when the settings would run a production service insecurely."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GIAOBAN_", extra="ignore")
+
+    demo: bool = False
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'giaoban.db'}"
+    secret_key: str = ""
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    demo_password: str = DEFAULT_DEMO_PASSWORD
+    var_dir: Path = PROJECT_ROOT / "var"
+    default_locale: str = "vi"
+    session_max_age: int = Field(default=12 * 3600, ge=60)
+    token_max_age: int = Field(default=12 * 3600, ge=60)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_seconds: int = Field(default=15 * 60, ge=1)
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if value not in ("vi", "en"):
+            raise ValueError("must be 'vi' or 'en'")
+        return value
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_secret_key(self) -> str:
+        return self.secret_key or DEMO_SECRET_KEY
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.effective_public_url.startswith("https://")
+
+    def check_safe(self) -> None:
+        """Refuse to serve outside demo mode with a setting that is only fit for a demo."""
+        if self.demo:
+            return
+        problems: list[str] = []
+        if len(self.secret_key) < 32:
+            problems.append(
+                "GIAOBAN_SECRET_KEY must be set to a random value of at least 32 characters "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if problems:
+            raise UnsafeSettings(
+                "Refusing to start outside demo mode (GIAOBAN_DEMO is not 1):\n  - "
+                + "\n  - ".join(problems)
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; ``overrides`` win (tests use them)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "GIAOBAN_" + "_".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"{name}: {err['msg']}")
+        raise UnsafeSettings("Invalid configuration:\n  - " + "\n  - ".join(lines)) from None

@@ -1,0 +1,91 @@
+"""Jinja pages: autoescaped, ``StrictUndefined``, translated through the request's locale.
+
+Templates display and never decide: views hand them every value and permission they show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from server.i18n import Catalogues, Text, Translations, render
+from server.labels import label
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "web" / "templates"
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+current_translations: ContextVar[Translations] = ContextVar("current_translations")
+
+
+def _gettext(message: str) -> str:
+    return current_translations.get().gettext(message)
+
+
+def _ngettext(singular: str, plural: str, n: int) -> str:
+    return current_translations.get().ngettext(singular, plural, n)
+
+
+def local_datetime(value: dt.datetime | None) -> str:
+    """``dd/mm/yyyy HH:MM`` in Asia/Ho_Chi_Minh, the way the city writes times."""
+    if value is None:
+        return ""
+    return value.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def _text(value: Text | str) -> str:
+    return render(value, current_translations.get())
+
+
+def _pager_query(params: Any, page: int) -> str:
+    """The current query string with ``page`` replaced (links of a paged list)."""
+    from urllib.parse import urlencode
+
+    pairs = [(k, v) for k, v in params.multi_items() if k != "page"]
+    return urlencode([*pairs, ("page", str(page))])
+
+
+def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(directory),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.filters["local_datetime"] = local_datetime
+    env.filters["text"] = _text
+    env.filters["pager_query"] = _pager_query
+    env.filters["label"] = lambda value, group: _text(label(value, group))
+    return env
+
+
+class Pages:
+    """Renders pages with the values every page needs (user, unit, locale, CSRF token)."""
+
+    def __init__(self, catalogues: Catalogues, directory: Path = TEMPLATES_DIR) -> None:
+        self.env = make_environment(directory)
+        self.catalogues = catalogues
+
+    def render(self, request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+        from server.auth import csrf_token  # local: auth imports templating for its pages
+
+        values: dict[str, Any] = {
+            "request": request,
+            "current_user": getattr(request.state, "user", None),
+            "current_unit": getattr(request.state, "unit", None),
+            "locale": getattr(request.state, "locale", "vi"),
+            "csrf_token": csrf_token(request),
+            "nav": getattr(request.state, "nav", {}),
+        }
+        values.update(context or {})
+        html = self.env.get_template(name).render(values)
+        return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})

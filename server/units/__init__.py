@@ -1,0 +1,1 @@
+"""Administrative units: a tree of data (city, districts, wards, departments, …)."""

@@ -1,0 +1,1 @@
+"""Test helpers that are not tests: plugins and fixtures shared by the suite."""
