@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
 
 from server.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
-from server.i18n import N_
+from server.i18n import LANG_COOKIE, LOCALES, N_
 from server.templating import current_translations
 
 log = logging.getLogger("giaoban")
@@ -85,10 +85,17 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     error = DomainError(N_("Something went wrong on our side. Nothing was changed; please try again."))
     error.status, error.code = 500, "internal"
+    # This handler runs outside the request-context middleware, whose locale is gone by now.
+    state = request.app.state
+    locale = request.cookies.get(LANG_COOKIE, "")
+    reset = current_translations.set(state.catalogues.get(locale if locale in LOCALES else state.settings.default_locale))
     try:
         return error_response(request.scope, error)
     except Exception:  # the error page itself failed: answer plainly
-        return Response("500", status_code=500)
+        log.exception("the error page failed")
+        return Response("500 Internal Server Error", status_code=500)
+    finally:
+        current_translations.reset(reset)
 
 
 def exception_handlers() -> dict[Any, Any]:
