@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GIAOBAN_", extra="ignore")
 
     demo: bool = False
-    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'giaoban.db'}"
+    database_url: str = ""  # empty: SQLite at {var_dir}/giaoban.db
     secret_key: str = ""
     public_url: str = ""
     host: str = "127.0.0.1"
@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         if value not in ("vi", "en"):
             raise ValueError("must be 'vi' or 'en'")
         return value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'giaoban.db'}"
+        return self
 
     @property
     def effective_public_url(self) -> str:

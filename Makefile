@@ -1,0 +1,46 @@
+# Giao Ban — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test check typecheck system-deps messages bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+## make run: set up and serve the demo on http://127.0.0.1:$${GIAOBAN_PORT:-8000}
+run: $(VENV)/.installed
+	GIAOBAN_DEMO=1 $(PY) -m server serve
+
+## make test: install what the suite needs (PostgreSQL included) and run all of it
+test: $(VENV)/.installed system-deps typecheck
+	$(PY) -m pytest
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+# Debian's PostgreSQL server, for the migration and database tests (started by the tests).
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing Debian's postgresql for the test suite"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	fi
+
+## make messages: extract translatable strings and update both catalogues
+messages: $(VENV)/.installed
+	$(VENV)/bin/pybabel extract -F web/babel.cfg -k N_ -k t --no-location --sort-output \
+	  --project giaoban --version 0 -o web/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching --ignore-obsolete
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.http $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
