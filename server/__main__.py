@@ -57,6 +57,24 @@ def cmd_import_units(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reorganise_units(settings: Settings, args: argparse.Namespace) -> int:
+    from server.errors import DomainError
+    from server.units import reorganise
+
+    data = Path(args.file).read_bytes()
+    try:
+        with _db(settings).session() as session:
+            result = reorganise.apply_file(session, data, actor=None, batch=Path(args.file).name)
+    except DomainError as exc:
+        _print_import_errors(exc)
+        return 1
+    print(
+        f"units: {result.created} created, {result.merged} merged, {result.renamed} renamed, "
+        f"{result.moved} moved, {result.dissolved} dissolved, {result.edited} edited"
+    )
+    return 0
+
+
 def cmd_import_users(settings: Settings, args: argparse.Namespace) -> int:
     from server.accounts import service as accounts
     from server.errors import DomainError
@@ -139,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-units", help="import units from CSV: code,parent_code,level,kind,name[,email]")
     p.add_argument("file")
     p.set_defaults(func=cmd_import_units)
+    p = sub.add_parser(
+        "reorganise-units", help="rename, move, merge and dissolve units from CSV: old_code,new_code[,new_name,...]"
+    )
+    p.add_argument("file")
+    p.set_defaults(func=cmd_reorganise_units)
     p = sub.add_parser("import-users", help="create officials from CSV: username,full_name,email,unit_code[,role]")
     p.add_argument("file")
     p.set_defaults(func=cmd_import_users)

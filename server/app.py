@@ -17,6 +17,7 @@ from server.accounts import admin as accounts_admin
 from server.accounts import views as accounts_views
 from server.accounts.tokens import TokenSigner
 from server.audit import views as audit_views
+from server.appstate import AppState
 from server.auth import RequestContextMiddleware
 from server.bodylimit import BodyLimitMiddleware
 from server.csrf import CSRFMiddleware
@@ -29,6 +30,7 @@ from server.ratelimit import LoginThrottle
 from server.responses import exception_handlers
 from server.settings import Settings, load_settings
 from server.templating import Pages
+from server.units import admin as units_admin
 from server.units import views as units_views
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -48,6 +50,7 @@ def all_routes() -> list[BaseRoute]:
         *accounts_views.routes,
         *accounts_admin.routes,
         *units_views.routes,
+        *units_admin.routes,
         *audit_views.routes,
         Route("/metrics", metrics_view, name="metrics"),
         Route("/api/openapi.json", openapi_view, name="openapi"),
@@ -86,13 +89,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     catalogues = Catalogues()
-    app.state.settings = settings
-    app.state.db = db
-    app.state.catalogues = catalogues
-    app.state.pages = Pages(catalogues)
-    app.state.token_signer = TokenSigner(settings.effective_secret_key, settings.token_max_age)
-    app.state.login_throttle = LoginThrottle()
-    app.state.metrics = metrics
-    app.state.version = app_version()
-    app.state.openapi = build_spec(routes, app.state.version)
+    app.state.giaoban = AppState(
+        settings=settings,
+        db=db,
+        catalogues=catalogues,
+        pages=Pages(catalogues),
+        token_signer=TokenSigner(settings.effective_secret_key, settings.token_max_age),
+        login_throttle=LoginThrottle(),
+        metrics=metrics,
+        version=app_version(),
+        openapi=build_spec(routes, app_version()),
+    )
     return app

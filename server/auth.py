@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.accounts import service as accounts
 from server.accounts.models import User
+from server.appstate import AppState, scope_state
 from server.errors import NotAuthenticated
 from server.i18n import LANG_COOKIE, LOCALES, N_
 from server.responses import LoginRequired
@@ -50,26 +51,26 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
-        app_state = scope["app"].state
+        app = scope_state(scope)
         locale = connection.cookies.get(LANG_COOKIE, "")
         if locale not in LOCALES:
-            locale = app_state.settings.default_locale
+            locale = app.settings.default_locale
         state = scope.setdefault("state", {})
         state.update(locale=locale, user=None, unit=None, auth="", auth_error="")
-        reset = current_translations.set(app_state.catalogues.get(locale))
+        reset = current_translations.set(app.catalogues.get(locale))
         try:
-            await self._identify(connection, state, app_state)
+            await self._identify(connection, state, app)
             await self.app(scope, receive, self._with_headers(scope, send))
         finally:
             current_translations.reset(reset)
 
     @staticmethod
-    async def _identify(connection: HTTPConnection, state: dict[str, Any], app_state: Any) -> None:
+    async def _identify(connection: HTTPConnection, state: dict[str, Any], app: AppState) -> None:
         authorization = connection.headers.get("authorization", "")
         if authorization:
             scheme, _, token = authorization.partition(" ")
-            claims = app_state.token_signer.read(token.strip()) if scheme.lower() == "bearer" else None
-            found = await app_state.db.run(_load, *claims) if claims else None
+            claims = app.token_signer.read(token.strip()) if scheme.lower() == "bearer" else None
+            found = await app.db.run(_load, *claims) if claims else None
             if found is None:
                 state["auth_error"] = "invalid_token"
                 return
@@ -78,7 +79,7 @@ class RequestContextMiddleware:
         session = connection.session
         user_id, version = session.get("uid"), session.get("av")
         if isinstance(user_id, int) and isinstance(version, int):
-            found = await app_state.db.run(_load, user_id, version)
+            found = await app.db.run(_load, user_id, version)
             if found is None:
                 session.pop("uid", None)
                 session.pop("av", None)

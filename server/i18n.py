@@ -58,7 +58,7 @@ class Translations:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         found = self._messages.get(singular)
         if isinstance(found, tuple) and all(found):
-            return found[min(self._plural(n), len(found) - 1)]
+            return found[min(int(self._plural(n)), len(found) - 1)]
         return singular if n == 1 else plural
 
     def strings(self) -> dict[str, str]:
@@ -74,8 +74,9 @@ def load_translations(locale: str, directory: Path = TRANSLATIONS_DIR) -> Transl
     for message in catalog:
         if not message.id or message.fuzzy:
             continue
-        key = message.id[0] if isinstance(message.id, tuple) else message.id
-        messages[key] = tuple(message.string) if isinstance(message.string, (tuple, list)) else message.string
+        key = str(message.id[0] if isinstance(message.id, (tuple, list)) else message.id)
+        string = message.string
+        messages[key] = tuple(str(s) for s in string) if isinstance(string, (tuple, list)) else str(string or "")
     return Translations(locale, messages, _plural_function(catalog.plural_expr or "(n != 1)"))
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.appstate import app_state
 from server.errors import Forbidden
 from server.i18n import N_
 from server.permissions import can_view_metrics
@@ -88,5 +89,5 @@ async def metrics_view(request: Request) -> Response:
     forwarded = "x-forwarded-for" in request.headers  # behind a proxy, loopback means nothing
     if not (can_view_metrics(request.state.user) or (_is_loopback(client) and not forwarded)):
         raise Forbidden(N_("Metrics are for administrators and local scrapers only."))
-    metrics: Metrics = request.app.state.metrics
+    metrics: Metrics = app_state(request).metrics
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from server.appstate import app_state
 from server.api import api_doc
 
 ERROR_SCHEMA = {
@@ -97,4 +98,4 @@ def _ref(model: Any, schemas: dict[str, Any]) -> dict[str, str]:
 
 
 async def openapi_view(request: Request) -> JSONResponse:
-    return JSONResponse(request.app.state.openapi)
+    return JSONResponse(app_state(request).openapi)

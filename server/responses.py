@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
 
+from server.appstate import app_state
 from server.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
 from server.i18n import LANG_COOKIE, LOCALES, N_
 from server.templating import current_translations
@@ -37,7 +38,7 @@ def error_response(scope: Scope, exc: DomainError) -> Response:
     if wants_json(scope):
         return JSONResponse(exc.as_json(translations), status_code=exc.status, headers=headers)
     request = Request(scope)
-    pages = request.app.state.pages
+    pages = app_state(request).pages
     response = pages.render(
         request,
         "error.html",
@@ -86,7 +87,7 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     error = DomainError(N_("Something went wrong on our side. Nothing was changed; please try again."))
     error.status, error.code = 500, "internal"
     # This handler runs outside the request-context middleware, whose locale is gone by now.
-    state = request.app.state
+    state = app_state(request)
     locale = request.cookies.get(LANG_COOKIE, "")
     reset = current_translations.set(state.catalogues.get(locale if locale in LOCALES else state.settings.default_locale))
     try:

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse
 
 from server.i18n import Catalogues, Text, Translations, render
 from server.labels import label
+from server.permissions import is_admin
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "web" / "templates"
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -84,7 +85,7 @@ class Pages:
             "current_unit": getattr(request.state, "unit", None),
             "locale": getattr(request.state, "locale", "vi"),
             "csrf_token": csrf_token(request),
-            "nav": getattr(request.state, "nav", {}),
+            "nav": {"admin": is_admin(getattr(request.state, "user", None))},
         }
         values.update(context or {})
         html = self.env.get_template(name).render(values)

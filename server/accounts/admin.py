@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server import permissions
+from server.appstate import app_state
 from server.accounts import service
 from server.accounts.models import Role, User
 from server.accounts.views import client_ip
@@ -35,8 +36,8 @@ async def users_page(request: Request) -> Response:
     if role not in [r.value for r in Role]:
         role = ""
     page = max(1, int(request.query_params.get("page", "1")) if request.query_params.get("page", "1").isdigit() else 1)
-    rows, total = await request.app.state.db.run(service.list_users, q=q, role=role, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-    return request.app.state.pages.render(
+    rows, total = await app_state(request).db.run(service.list_users, q=q, role=role, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    return app_state(request).pages.render(
         request, "admin/users.html",
         {"rows": rows, "total": total, "q": q, "role": role, "roles": [r.value for r in Role], "page": page,
          "pages": max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)},
@@ -56,7 +57,7 @@ def _form_values(form: Any) -> service.NewUser:
 
 async def new_user_page(request: Request) -> Response:
     actor = _admin(request)
-    pages = request.app.state.pages
+    pages = app_state(request).pages
     context: dict[str, Any] = {"roles": service.PERSON_ROLES, "values": {}, "errors": {}, "created": None}
     if request.method == "GET":
         return pages.render(request, "admin/user_new.html", context)
@@ -64,7 +65,7 @@ async def new_user_page(request: Request) -> Response:
     values = _form_values(form)
     context["values"] = {**values.__dict__, "password": ""}
     try:
-        user, password = await request.app.state.db.run(service.create_user, values, actor=actor, ip=client_ip(request))
+        user, password = await app_state(request).db.run(service.create_user, values, actor=actor, ip=client_ip(request))
     except InvalidInput as exc:
         context["errors"] = exc.fields
         return pages.render(request, "admin/user_new.html", context, status_code=422)
@@ -74,7 +75,7 @@ async def new_user_page(request: Request) -> Response:
 
 async def import_users_page(request: Request) -> Response:
     actor = _admin(request)
-    pages = request.app.state.pages
+    pages = app_state(request).pages
     if request.method == "GET":
         return pages.render(request, "admin/users_import.html", {"errors": [], "created": []})
     form = await request.form()
@@ -84,7 +85,7 @@ async def import_users_page(request: Request) -> Response:
     if not data:
         return pages.render(request, "admin/users_import.html", {"errors": [], "created": [], "missing": True}, status_code=422)
     try:
-        created = await request.app.state.db.run(service.import_users, data, actor=actor, ip=client_ip(request))
+        created = await app_state(request).db.run(service.import_users, data, actor=actor, ip=client_ip(request))
     except ImportFailed as exc:
         return pages.render(request, "admin/users_import.html", {"errors": exc.errors, "created": []}, status_code=422)
     return pages.render(request, "admin/users_import.html", {"errors": [], "created": created})
@@ -97,9 +98,9 @@ def _detail(session: Session, username: str) -> dict[str, Any]:
 
 async def user_page(request: Request) -> Response:
     _admin(request)
-    context = await request.app.state.db.run(_detail, request.path_params["username"])
+    context = await app_state(request).db.run(_detail, request.path_params["username"])
     context.update(password=None, error=None)
-    return request.app.state.pages.render(request, "admin/user.html", context)
+    return app_state(request).pages.render(request, "admin/user.html", context)
 
 
 def _reset(session: Session, username: str, actor: User, password: str, ip: str) -> tuple[dict[str, Any], str]:
@@ -111,13 +112,13 @@ def _reset(session: Session, username: str, actor: User, password: str, ip: str)
 async def reset_password(request: Request) -> Response:
     actor = _admin(request)
     form = await request.form()
-    pages = request.app.state.pages
+    pages = app_state(request).pages
     try:
-        context, password = await request.app.state.db.run(
+        context, password = await app_state(request).db.run(
             _reset, request.path_params["username"], actor, str(form.get("password", "")), client_ip(request)
         )
     except InvalidInput as exc:
-        context = await request.app.state.db.run(_detail, request.path_params["username"])
+        context = await app_state(request).db.run(_detail, request.path_params["username"])
         context.update(password=None, error=exc.fields.get("password"))
         return pages.render(request, "admin/user.html", context, status_code=422)
     context.update(password=password, error=None)
@@ -134,11 +135,11 @@ async def set_active(request: Request) -> Response:
     active = form.get("active") == "1"
     username = request.path_params["username"]
     try:
-        await request.app.state.db.run(_set_active, username, active, actor, client_ip(request))
+        await app_state(request).db.run(_set_active, username, active, actor, client_ip(request))
     except Conflict as exc:
-        context = await request.app.state.db.run(_detail, username)
+        context = await app_state(request).db.run(_detail, username)
         context.update(password=None, error=exc.message)
-        return request.app.state.pages.render(request, "admin/user.html", context, status_code=409)
+        return app_state(request).pages.render(request, "admin/user.html", context, status_code=409)
     return RedirectResponse(f"/admin/users/{username}", status_code=303)
 
 

@@ -256,11 +256,14 @@ def sync_endpoint_accounts(session: Session, *, password_hash: str = UNUSABLE_PA
                 )
             )
             changed += 1
-        elif account is not None and (account.active != unit.active or account.full_name != unit.name):
+        elif account is not None and (
+            account.active != unit.active or account.full_name != unit.name or account.email != unit.email
+        ):
             if account.active != unit.active:
                 account.auth_version += 1
             account.active = unit.active
             account.full_name = unit.name
+            account.email = unit.email
             session.add(account)
             changed += 1
     session.flush()

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from server.appstate import app_state
 from server.accounts import service
 from server.accounts.service import LoginResult
 from server.api import ApiDoc, api_route, parse_body
@@ -32,7 +33,7 @@ def client_ip(request: Request) -> str:
 
 
 async def _attempt(request: Request, username: str, password: str) -> LoginResult:
-    state = request.app.state
+    state = app_state(request)
     ip = client_ip(request)
     if not state.login_throttle.allowed(ip):
         return LoginResult(None, N_("Too many failed attempts from this address. Try again later."), state.login_throttle.retry_after(ip))
@@ -50,7 +51,7 @@ async def _attempt(request: Request, username: str, password: str) -> LoginResul
 
 
 async def login_page(request: Request) -> Response:
-    pages = request.app.state.pages
+    pages = app_state(request).pages
     next_url = safe_next(request.query_params.get("next"))
     if request.method == "GET":
         if request.state.user is not None:
@@ -116,7 +117,8 @@ async def api_token(request: Request) -> Response:
         if result.retry_after:
             raise TooManyRequests(result.error, retry_after=result.retry_after)
         raise NotAuthenticated(result.error)
-    state = request.app.state
+    state = app_state(request)
+    assert result.user.id is not None
     token = state.token_signer.issue(result.user.id, result.user.auth_version)
     return JSONResponse(
         TokenResponse(access_token=token, expires_in=state.token_signer.max_age).model_dump(),

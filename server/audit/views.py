@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server import permissions
+from server.appstate import app_state
 from server.audit import service
 from server.auth import page_user
 from server.errors import Forbidden
@@ -23,10 +24,10 @@ async def audit_page(request: Request) -> Response:
     actor = request.query_params.get("actor", "")[:100]
     raw_page = request.query_params.get("page", "1")
     page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
-    db = request.app.state.db
+    db = app_state(request).db
     entries, total = await db.run(service.list_entries, action=action, actor=actor, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     actions = await db.run(service.actions)
-    return request.app.state.pages.render(
+    return app_state(request).pages.render(
         request, "admin/audit.html",
         {"entries": entries, "total": total, "action": action, "actor": actor, "actions": actions,
          "page": page, "pages": max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)},

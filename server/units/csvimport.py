@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from server.accounts.models import User
 from server.csvfile import ImportFailed, Row, RowError, read_rows
 from server.i18n import N_
 from server.units import service
@@ -53,7 +54,7 @@ def import_units(session: Session, data: bytes, *, actor: str = "", batch: str =
         for column in ("name", "level", "kind"):
             if not v[column]:
                 errors.append(RowError(row.line, column, N_("The {column} is empty.", column=column)))
-            elif len(v[column]) > (200 if column == "name" else 50):
+            elif len(v[column]) > {"name": 200, "level": 50, "kind": 100}[column]:
                 errors.append(RowError(row.line, column, N_("The {column} is too long.", column=column)))
         email = v.get("email", "")
         if email and not EMAIL_RE.match(email):
@@ -78,6 +79,11 @@ def import_units(session: Session, data: bytes, *, actor: str = "", batch: str =
             errors.append(
                 RowError(row.line, "code", N_("The unit {code} was merged or dissolved; use a new code.", code=old.code))
             )
+    # A unit's code is also its endpoint account's username: it must not be a person's.
+    new_codes = [c for c in by_code if c not in existing]
+    taken = set(session.exec(select(User.username).where(col(User.username).in_(new_codes))).all()) if new_codes else set()
+    for code in sorted(taken):
+        errors.append(RowError(by_code[code].line, "code", N_("The code {code} is already a person's username.", code=code)))
     errors.extend(_cycles(rows, by_code, existing))
     if errors:
         raise ImportFailed(sorted(errors, key=lambda e: e.line))

@@ -6,23 +6,29 @@ inactive without it, and every meeting, attendance row and feed that pointed at 
 points at the unit as it was. What changes is recorded twice: in the unit's history
 (``UnitChange``, shown on its page) and in the audit log.
 
-The file format is described in :mod:`server.units.reorgfile`; this module applies it.
+A reorganisation file is CSV with the columns ``old_code,new_code`` and optionally
+``new_name,new_parent_code,new_level,new_kind,new_email``: one row per existing unit; an
+empty ``new_code`` dissolves it, ``new_code == old_code`` changes it in place, another
+``new_code`` merges it into that unit (created by the file when it does not exist yet). The
+full rules are in :mod:`server.units.reorgfile`, which reads and checks the file; this module
+applies it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sqlmodel import Session, col, select
 
 from server.accounts import service as accounts
 from server.accounts.models import Role, User
 from server.audit import service as audit
+from server.db import utcnow
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text
 from server.text import nfc
 from server.units import reorgfile, service
+from server.units.reorgfile import listing
 from server.units.models import Unit, UnitChange
 
 NAME_MAX = 200
@@ -89,7 +95,7 @@ def merge(session: Session, unit: Unit, into: Unit, *, actor: User | None, ip: s
             N_("The unit was not merged."),
             fields={"into": N_("{code} lies below this unit; merge it the other way round or move it first.", code=into.code)},
         )
-    outcome = _merge(session, unit, into, actor=actor, ip=ip, batch="", staying=set())
+    outcome = _merge(session, unit, into, actor=actor, ip=ip, batch="", leaving=set())
     accounts.sync_endpoint_accounts(session)  # the merged unit's endpoint account is disabled
     return outcome
 
@@ -102,13 +108,13 @@ def dissolve(session: Session, unit: Unit, *, actor: User | None, ip: str = "") 
     if below:
         raise Conflict(
             N_("The unit was not dissolved."),
-            fields={"dissolve": N_("Units below it are still active: {codes}. Move, merge or dissolve them first.", codes=_listing(below))},
+            fields={"dissolve": N_("Units below it are still active: {codes}. Move, merge or dissolve them first.", codes=listing(below))},
         )
     people = [u.username for u in people_of(session, unit, active_only=True)]
     if people:
         raise Conflict(
             N_("The unit was not dissolved."),
-            fields={"dissolve": N_("Accounts still belong to it: {names}. Move or disable them first.", names=_listing(people))},
+            fields={"dissolve": N_("Accounts still belong to it: {names}. Move or disable them first.", names=listing(people))},
         )
     _dissolve(session, unit, actor=actor, ip=ip, batch="")
     accounts.sync_endpoint_accounts(session)
@@ -164,13 +170,13 @@ def apply_file(session: Session, data: bytes, *, actor: User | None, batch: str,
     leaving = plan.leaving_codes()
     for target in plan.targets:
         for source_code in target.sources:
-            _merge(session, units[source_code], units[target.code], actor=actor, ip=ip, batch=batch, staying=leaving)
+            _merge(session, units[source_code], units[target.code], actor=actor, ip=ip, batch=batch, leaving=leaving)
             merged += 1
     for code in plan.dissolved:
         _dissolve(session, units[code], actor=actor, ip=ip, batch=batch)
     accounts.sync_endpoint_accounts(session)
     result = ReorgResult(created, merged, renamed, moved, len(plan.dissolved), edited)
-    audit.record(session, "units_reorganised", actor=actor, target=batch, ip=ip, **result.__dict__)
+    audit.record(session, "units_reorganised", actor=actor, target=batch, ip=ip, **asdict(result))
     return result
 
 
@@ -194,12 +200,13 @@ def _move(session: Session, unit: Unit, parent: Unit, *, actor: User | None, ip:
 
 
 def _merge(
-    session: Session, unit: Unit, into: Unit, *, actor: User | None, ip: str, batch: str, staying: set[str]
+    session: Session, unit: Unit, into: Unit, *, actor: User | None, ip: str, batch: str, leaving: set[str]
 ) -> MergeOutcome:
-    """``staying`` names children that leave by other rows of the same file and must not move."""
+    """``leaving`` names children that other rows of the same file merge or dissolve: they
+    end where those rows say, so they do not follow this unit."""
     moved_children = []
     for child in service.children(session, unit):
-        if child.code not in staying:
+        if child.code not in leaving:
             service.set_fields(session, child, actor=_name(actor), batch=batch, parent_id=into.id)
             moved_children.append(child.code)
     # Every person moves, disabled ones too, so re-enabling an account never lands it in a
@@ -229,8 +236,6 @@ def _dissolve(session: Session, unit: Unit, *, actor: User | None, ip: str, batc
 def _record(session: Session, unit: Unit, action: str, *, actor: User | None, batch: str, old: str, new: str) -> None:
     # One "merge"/"dissolve" row reads better in the history than set_fields' separate
     # edit:active and edit:merged_into_id rows, and the unit's page labels it as such.
-    from server.db import utcnow
-
     unit.updated_at = utcnow()
     session.add(unit)
     session.add(UnitChange(unit_id=unit.id or 0, action=action, old_value=old, new_value=new, actor=_name(actor), batch=batch))
@@ -247,9 +252,3 @@ def _inactive(unit: Unit) -> Text:
 
 def _name(actor: User | None) -> str:
     return actor.username if actor is not None else CLI_ACTOR
-
-
-def _listing(codes: Iterable[str], limit: int = 10) -> str:
-    items = list(codes)
-    shown = ", ".join(items[:limit])
-    return shown + (f" (+{len(items) - limit})" if len(items) > limit else "")

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import permissions
+from server.appstate import app_state
 from server.accounts import service as accounts
 from server.api import ApiDoc, Param, api_route, json_list, query_int
 from server.auth import api_user, page_user
@@ -72,10 +73,10 @@ async def units_page(request: Request) -> Response:
     q = request.query_params.get("q", "").strip()[:200]
     level = request.query_params.get("level", "").strip()[:50]
     include_inactive = request.query_params.get("inactive") == "1"
-    context = await request.app.state.db.run(_search_page, q, level, include_inactive)
+    context = await app_state(request).db.run(_search_page, q, level, include_inactive)
     context.update(q=q, level=level, include_inactive=include_inactive,
                    can_import=permissions.can_manage_units(request.state.user))
-    return request.app.state.pages.render(request, "units/index.html", context)
+    return app_state(request).pages.render(request, "units/index.html", context)
 
 
 def _unit_page(session: Session, code: str, viewer: Any) -> dict[str, Any]:
@@ -97,15 +98,15 @@ def _unit_page(session: Session, code: str, viewer: Any) -> dict[str, Any]:
 
 async def unit_page(request: Request) -> Response:
     user = page_user(request)
-    context = await request.app.state.db.run(_unit_page, request.path_params["code"], user)
-    return request.app.state.pages.render(request, "units/detail.html", context)
+    context = await app_state(request).db.run(_unit_page, request.path_params["code"], user)
+    return app_state(request).pages.render(request, "units/detail.html", context)
 
 
 async def import_page(request: Request) -> Response:
     user = page_user(request)
     if not permissions.can_manage_units(user):
         raise Forbidden(N_("Only administrators manage units."))
-    pages = request.app.state.pages
+    pages = app_state(request).pages
     if request.method == "GET":
         return pages.render(request, "units/import.html", {"errors": [], "result": None})
     form = await request.form()
@@ -115,7 +116,7 @@ async def import_page(request: Request) -> Response:
     if not data:
         return pages.render(request, "units/import.html", {"errors": [], "result": None, "missing": True}, status_code=422)
     try:
-        result = await request.app.state.db.run(_import, data, user, request.client.host if request.client else "")
+        result = await app_state(request).db.run(_import, data, user, request.client.host if request.client else "")
     except ImportFailed as exc:
         return pages.render(request, "units/import.html", {"errors": exc.errors, "result": None}, status_code=422)
     return pages.render(request, "units/import.html", {"errors": [], "result": result})
@@ -139,7 +140,7 @@ def _api_list(session: Session, q: str, level: str, parent: str, inactive: bool,
 async def api_units(request: Request) -> Response:
     api_user(request)
     params = request.query_params
-    data = await request.app.state.db.run(
+    data = await app_state(request).db.run(
         _api_list,
         params.get("q", "")[:200],
         params.get("level", "")[:50],
@@ -157,7 +158,7 @@ def _api_one(session: Session, code: str) -> dict[str, Any]:
 
 async def api_unit(request: Request) -> Response:
     api_user(request)
-    return JSONResponse(await request.app.state.db.run(_api_one, request.path_params["code"]))
+    return JSONResponse(await app_state(request).db.run(_api_one, request.path_params["code"]))
 
 
 routes = [

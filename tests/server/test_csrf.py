@@ -10,7 +10,7 @@ from tests.support.web import Browser, api_token
 
 
 def user_count(app: Starlette) -> int:
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         return len(session.exec(select(User)).all())
 
 
@@ -22,7 +22,7 @@ def test_a_form_without_the_token_is_refused_and_changes_nothing(browser: Browse
     before = user_count(app)
     response = browser.post("/admin/users/new", data=NEW_USER)
     assert response.status_code == 403
-    assert "Tải lại trang" in response.text
+    assert "tải lại trang" in response.text
     assert user_count(app) == before
 
 

@@ -74,7 +74,7 @@ def test_a_wrong_method_is_405_in_the_error_format(browser: Browser) -> None:
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(browser: Browser, app: Starlette) -> None:
-    limit = app.state.settings.max_body_bytes
+    limit = app.state.giaoban.settings.max_body_bytes
     big = b"x" * (limit + 1)
     api = browser.post("/api/auth/token", content=big, headers={"content-type": "application/json"})
     assert api.status_code == 413 and api.json()["error"]["code"] == "too_large"
@@ -84,7 +84,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(browser: Browser, app: S
 
 
 def test_a_streamed_oversized_body_without_length_is_refused(browser: Browser, app: Starlette) -> None:
-    limit = app.state.settings.max_body_bytes
+    limit = app.state.giaoban.settings.max_body_bytes
 
     def chunks():  # type: ignore[no-untyped-def]
         for _ in range(limit // 65536 + 2):

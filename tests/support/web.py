@@ -47,7 +47,7 @@ def settings(demo_database: Path, tmp_path: Path) -> Settings:
 def app(settings: Settings) -> Iterator[Starlette]:
     application = create_app(settings)
     yield application
-    application.state.db.dispose()
+    application.state.giaoban.db.dispose()
 
 
 class Browser(TestClient):

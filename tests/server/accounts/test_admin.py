@@ -13,12 +13,12 @@ PERSON = {"username": "canbo.an", "full_name": "Võ Thị An", "email": "canbo.a
 
 
 def users(app: Starlette) -> int:
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         return int(session.exec(select(func.count()).select_from(User)).one())
 
 
 def audit_actions(app: Starlette) -> list[str]:
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         return list(session.exec(select(AuditEntry.action).order_by(AuditEntry.id)).all())
 
 

@@ -52,7 +52,7 @@ def test_a_forged_or_expired_token_is_refused(browser: Browser, app: Starlette) 
     class Old(URLSafeTimedSerializer):
         def make_signer(self, salt=None):  # type: ignore[no-untyped-def]
             signer = super().make_signer(salt)
-            signer.get_timestamp = lambda: int(time.time()) - app.state.settings.token_max_age - 10  # type: ignore[method-assign]
+            signer.get_timestamp = lambda: int(time.time()) - app.state.giaoban.settings.token_max_age - 10  # type: ignore[method-assign]
             return signer
 
     expired = Old(DEMO_SECRET_KEY, salt="giaoban.api-token").dumps([1, 1])
@@ -64,7 +64,7 @@ def test_a_forged_or_expired_token_is_refused(browser: Browser, app: Starlette) 
 def test_a_password_reset_revokes_existing_tokens(browser: Browser, app: Starlette) -> None:
     headers = api_token(browser, "lanhdao")
     assert browser.get("/api/me", headers=headers).status_code == 200
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         service.reset_password(session, service.by_username(session, "lanhdao"), actor=None, password="mat-khau-moi-2026")
     assert browser.get("/api/me", headers=headers).status_code == 401
     assert api_token(browser, "lanhdao", "mat-khau-moi-2026")

@@ -57,7 +57,7 @@ def test_a_wrong_password_is_refused_with_a_clear_message_and_audited(browser: B
     response = browser.post("/login", data={"username": "thuky", "password": "sai", "csrf_token": browser.csrf()})
     assert response.status_code == 401
     assert "Tên đăng nhập hoặc mật khẩu không đúng" in response.text
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         entry = session.exec(select(AuditEntry).where(AuditEntry.action == "login_failed")).one()
         assert entry.target == "thuky"
 
@@ -68,13 +68,13 @@ def test_an_empty_form_is_a_422_not_a_lookup(browser: Browser) -> None:
 
 
 def test_repeated_failures_lock_the_account_for_a_while(browser: Browser, app: Starlette) -> None:
-    for _ in range(app.state.settings.login_max_failures):
+    for _ in range(app.state.giaoban.settings.login_max_failures):
         browser.post("/login", data={"username": "lanhdao", "password": "wrong", "csrf_token": browser.csrf()})
     # Even the right password is refused while locked.
     response = browser.post("/login", data={"username": "lanhdao", "password": "giaoban-demo", "csrf_token": browser.csrf()})
     assert response.status_code == 429
     assert "15" in response.text
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         user = service.by_username(session, "lanhdao")
         assert user.locked_until is not None
         # Once the lock has passed, the right password works again.
@@ -91,7 +91,7 @@ def test_many_failures_from_one_address_are_slowed_whatever_the_username(browser
 
 
 def test_a_disabled_account_cannot_log_in(browser: Browser, app: Starlette) -> None:
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         service.set_active(session, service.by_username(session, "lanhdao"), False, actor=None)
     response = browser.post("/login", data={"username": "lanhdao", "password": "giaoban-demo", "csrf_token": browser.csrf()})
     assert response.status_code == 401
@@ -110,9 +110,9 @@ def test_a_forged_session_cookie_is_ignored(browser: Browser) -> None:
 
 
 def test_an_expired_session_cookie_is_ignored(browser: Browser, app: Starlette) -> None:
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         admin = session.exec(select(User).where(User.username == "admin")).one()
-    max_age = app.state.settings.session_max_age
+    max_age = app.state.giaoban.settings.session_max_age
 
     class OldSigner(itsdangerous.TimestampSigner):
         def get_timestamp(self) -> int:
@@ -132,6 +132,6 @@ def test_an_endpoint_logs_in_with_its_unit_code(browser: Browser) -> None:
 
 
 def test_passwords_are_stored_as_argon2_hashes(app: Starlette) -> None:
-    with app.state.db.session() as session:
+    with app.state.giaoban.db.session() as session:
         hashes = session.exec(select(User.password_hash)).all()
     assert all(h.startswith("$argon2id$") for h in hashes)

@@ -161,3 +161,9 @@ def test_the_import_command_reports_line_numbers_and_exit_status(
         assert count(session, User) == 116
         assert session.exec(select(User).where(User.username == "ct.ninh-kieu.tan-an")).one().role == "endpoint"
     assert main(["import-units", str(tmp_path / "missing.csv")]) == 1
+
+
+def test_a_new_code_may_not_take_a_persons_username(app) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ImportFailed) as caught, app.state.giaoban.db.session() as session:
+        import_units(session, (HEADER + "thuky,ct,ward,phường,Phường Thư Ký\n").encode())
+    assert "already a person's username" in str(caught.value.errors[0].message)

@@ -90,7 +90,7 @@ def test_admin_imports_units_from_the_page_and_sees_line_numbered_errors(browser
     bad = "code,parent_code,level,kind,name\nct.moi,ct.khong-co,ward,phường,Phường Mới\n".encode()
     page = browser.submit("/admin/units/import", files={"file": ("units.csv", bad, "text/csv")})
     assert page.status_code == 422
-    assert "ct.khong-co" in page.text and "3" in page.text
+    assert "ct.khong-co" in page.text and "Dòng 2" in page.text
     assert browser.get("/units/ct.moi").status_code == 404
     good = "code,parent_code,level,kind,name\nct.moi,ct.ninh-kieu,ward,phường,Phường Mới\n".encode()
     page = browser.submit("/admin/units/import", files={"file": ("units.csv", good, "text/csv")})
