@@ -25,7 +25,8 @@ from server.units.models import Unit, UnitChange
 from server.units.reorganise import ReorgResult
 
 HEADER = "old_code,new_code,new_name,new_parent_code,new_level,new_kind\n"
-EXAMPLE = DATA_DIR / "reorganisation-example.csv"
+EXAMPLE = DATA_DIR / "reorganisations" / "example-merge-into-new-ward.csv"
+REAL = DATA_DIR / "reorganisations"
 
 
 @pytest.fixture
@@ -67,9 +68,9 @@ def audit_details(session: Session, action: str) -> list[dict[str, object]]:
 # --- the file: the reorganisations Cần Thơ went through ------------------------------------
 
 
-def test_2024_three_wards_merged_into_a_new_ward_from_the_shipped_example(db: Database) -> None:
+def test_three_wards_merged_into_a_new_ward_from_the_shipped_example(db: Database) -> None:
     with db.session() as session:
-        result = reorganise.apply_file(session, EXAMPLE.read_bytes(), actor=None, batch="reorganisation-example.csv")
+        result = reorganise.apply_file(session, EXAMPLE.read_bytes(), actor=None, batch="example-merge-into-new-ward.csv")
     assert result == ReorgResult(created=1, merged=3)
     with db.session() as session:
         new = unit(session, "ct.ninh-kieu.tan-an-2024")
@@ -81,7 +82,7 @@ def test_2024_three_wards_merged_into_a_new_ward_from_the_shipped_example(db: Da
             # the old row is kept, inactive, with the name past records saw, pointing onward
             assert (old.active, old.name, old.merged_into_id, old.parent_id) == (False, name, new.id, ninh_kieu.id)
             assert [(h.action, h.old_value, h.new_value, h.actor, h.batch) for h in service.history(session, old)][-1] == (
-                "merge", code, new.code, "cli", "reorganisation-example.csv",
+                "merge", code, new.code, "cli", "example-merge-into-new-ward.csv",
             )
             assert user(session, code).active is False  # the old meeting room's endpoint account
         assert [h.old_value for h in service.history(session, new) if h.action == "merge"] == [
@@ -93,8 +94,25 @@ def test_2024_three_wards_merged_into_a_new_ward_from_the_shipped_example(db: Da
         merged = {d["target"]: d for d in audit_details(session, "unit_merged")}
         assert merged["ct.ninh-kieu.tan-an"]["people"] == ["canbo.tanan"]
         summary = audit_details(session, "units_reorganised")
-        assert summary == [{"target": "reorganisation-example.csv", "created": 1, "merged": 3, "renamed": 0,
+        assert summary == [{"target": "example-merge-into-new-ward.csv", "created": 1, "merged": 3, "renamed": 0,
                             "moved": 0, "dissolved": 0, "edited": 0}]
+
+
+def test_the_real_2020_and_2024_ninh_kieu_mergers_leave_8_wards_and_80_in_the_city(db: Database) -> None:
+    """NQ 893/NQ-UBTVQH14 (2020): An Hội, An Lạc into Tân An; NQ 1192/NQ-UBTVQH15 (effective
+    1 Nov 2024): An Phú, An Nghiệp, An Cư into Thới Bình. Both merge into existing wards."""
+    for name in ("cantho-2020-ninh-kieu.csv", "cantho-2024-ninh-kieu.csv"):
+        with db.session() as session:
+            reorganise.apply_file(session, (REAL / name).read_bytes(), actor=None, batch=name)
+    with db.session() as session:
+        ninh_kieu = unit(session, "ct.ninh-kieu")
+        assert sorted(u.name for u in service.children(session, ninh_kieu)) == sorted([
+            "Phường Tân An", "Phường Thới Bình", "Phường Cái Khế", "Phường An Hòa",
+            "Phường Xuân Khánh", "Phường Hưng Lợi", "Phường An Bình", "Phường An Khánh",
+        ])
+        assert len(service.search(session, level="ward")[0]) == 80
+        assert unit(session, "ct.ninh-kieu.an-cu").merged_into_id == unit(session, "ct.ninh-kieu.thoi-binh").id
+        assert unit(session, "ct.ninh-kieu.tan-an").active  # the target keeps its code and row
 
 
 BINH_THUY_CAI_RANG_2025 = HEADER + """\
@@ -386,7 +404,7 @@ def test_the_reorganise_command_prints_counts_or_line_numbered_errors(
     database = Database(settings.database_url)
     with database.session() as session:
         assert unit(session, "ct.ninh-kieu.tan-an").merged_into_id == unit(session, "ct.ninh-kieu.tan-an-2024").id
-        assert service.history(session, unit(session, "ct.ninh-kieu.tan-an"))[-1].batch == "reorganisation-example.csv"
+        assert service.history(session, unit(session, "ct.ninh-kieu.tan-an"))[-1].batch == "example-merge-into-new-ward.csv"
     database.dispose()
     assert main(["reorganise-units", str(EXAMPLE)]) == 1  # the old units are merged already
     assert "already merged or dissolved" in capsys.readouterr().err
