@@ -36,7 +36,7 @@ class ImportFailed(InvalidInput):
 
     def __init__(self, errors: Sequence[RowError]) -> None:
         super().__init__(
-            N_("The file has {count} error(s); nothing was imported.", count=len(errors)),
+            N_("The file has errors ({count}); nothing was changed.", count=len(errors)),
             fields={f"line {e.line}" + (f" ({e.column})" if e.column else ""): e.message for e in errors},
         )
         self.errors = list(errors)
