@@ -30,6 +30,9 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade_to_head(database_url: str) -> None:
     """``alembic upgrade head``: an empty database gets the whole schema."""
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no var/
     command.upgrade(alembic_config(database_url), "head")
 
 

@@ -66,7 +66,8 @@ def log_in(client: httpx.Client, base: str, username: str) -> None:
 
 def test_serve_runs_the_demo_and_keeps_its_data_across_restarts(tmp_path: Path) -> None:
     port = free_port()
-    with serving(tmp_path, port) as (base, process), httpx.Client(follow_redirects=True, timeout=10) as client:
+    var_dir = tmp_path / "fresh" / "var"  # as in a fresh clone: the folder does not exist yet
+    with serving(var_dir, port) as (base, process), httpx.Client(follow_redirects=True, timeout=10) as client:
         login = client.get(f"{base}/")
         assert str(login.url).startswith(f"{base}/login") and "Đăng nhập" in login.text
         log_in(client, base, "thuky")
@@ -85,9 +86,9 @@ def test_serve_runs_the_demo_and_keeps_its_data_across_restarts(tmp_path: Path) 
         assert created.status_code == 201
     output = process.stdout.read() if process.stdout else ""
     assert "thuky" in output and "giaoban-demo" in output and "lanhdao" in output
-    assert (tmp_path / "giaoban.db").exists()
+    assert (var_dir / "giaoban.db").exists()
 
-    with serving(tmp_path, port) as (base, process), httpx.Client(follow_redirects=True, timeout=10) as client:
+    with serving(var_dir, port) as (base, process), httpx.Client(follow_redirects=True, timeout=10) as client:
         page = client.get(f"{base}/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
         assert token
