@@ -143,7 +143,9 @@ def _validate_new_user(session: Session, data: NewUser) -> tuple[dict[str, Text]
     if data.password and len(data.password) < MIN_LENGTH:
         errors["password"] = N_("At least {n} characters.", n=MIN_LENGTH)
     unit = units.find_by_codes(session, [data.unit_code.strip()]).get(data.unit_code.strip())
-    if unit is None:
+    if not data.unit_code.strip():
+        errors["unit"] = N_("Enter the unit code, for example ct.ninh-kieu.")
+    elif unit is None:
         errors["unit"] = N_("Unknown unit code: {code}", code=data.unit_code)
     elif not unit.active:
         errors["unit"] = N_("The unit {code} is no longer active.", code=unit.code)
