@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, func, or_, select
 
 from server.db import utcnow
 from server.errors import NotFound
@@ -43,6 +43,11 @@ def find_by_codes(session: Session, codes: Iterable[str]) -> dict[str, Unit]:
         return {}
     rows = session.exec(select(Unit).where(col(Unit.code).in_(wanted))).all()
     return {u.code: u for u in rows}
+
+
+def codes_by_id(session: Session) -> dict[int, str]:
+    """Every unit's code by id (two columns, no ORM objects: used to render parent codes)."""
+    return {uid: code for uid, code in session.exec(select(Unit.id, Unit.code)).all() if uid is not None}
 
 
 def by_id(session: Session, unit_id: int) -> Unit:
@@ -139,8 +144,9 @@ def search(
         query = query.where(Unit.level == level)
     if parent:
         query = query.where(Unit.parent_id == by_code(session, parent).id)
-    rows = list(session.exec(query.order_by(col(Unit.id))).all())
-    return rows[offset : offset + limit], len(rows)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Unit.id)).offset(offset).limit(limit)).all()
+    return list(rows), int(total)
 
 
 def levels(session: Session) -> list[str]:

@@ -52,7 +52,7 @@ def unit_out(unit: Unit, codes: dict[int, str]) -> dict[str, Any]:
 
 
 def _codes(session: Session) -> dict[int, str]:
-    return {u.id: u.code for u in service.all_units(session, include_inactive=True) if u.id is not None}
+    return service.codes_by_id(session)
 
 
 def _search_page(session: Session, q: str, level: str, include_inactive: bool) -> dict[str, Any]:
