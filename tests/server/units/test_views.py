@@ -103,3 +103,12 @@ def test_a_secretary_may_not_import_units(browser: Browser) -> None:
     data = "code,parent_code,level,kind,name\nct.moi,ct,ward,phường,Mới\n".encode()
     assert browser.submit("/admin/units/import", files={"file": ("u.csv", data, "text/csv")}).status_code == 403
     assert browser.get("/units/ct.moi").status_code == 404
+
+
+def test_markup_in_a_unit_name_is_shown_as_text(browser: Browser) -> None:
+    browser.login("admin")
+    data = "code,parent_code,level,kind,name\nct.xss,ct,ward,phường,<script>alert(1)</script>\n".encode()
+    assert browser.submit("/admin/units/import", files={"file": ("u.csv", data, "text/csv")}).status_code == 200
+    page = browser.get("/units/ct.xss")
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
