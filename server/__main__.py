@@ -33,8 +33,12 @@ def _print_import_errors(exc: Exception) -> None:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from server.migrate import upgrade_to_head
 
+    from server.workdays import service as workdays
+
     upgrade_to_head(settings.database_url)
-    print("database is at the latest revision")
+    with _db(settings).session() as session:
+        seeded = workdays.seed_if_empty(session)
+    print("database is at the latest revision" + (f"; {seeded} public holidays loaded" if seeded else ""))
     return 0
 
 
@@ -129,9 +133,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.migrate import upgrade_to_head
 
+    from server.workdays import service as workdays
+
     settings.check_safe()
     upgrade_to_head(settings.database_url)
     db = _db(settings)
+    with db.session() as session:
+        workdays.seed_if_empty(session)  # real public holidays, in every mode
     if settings.demo:
         with db.session() as session:
             demo.load(session, settings.demo_password)

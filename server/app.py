@@ -31,7 +31,9 @@ from server.responses import exception_handlers
 from server.settings import Settings, load_settings
 from server.templating import Pages
 from server.units import admin as units_admin
+from server.meetings import api as meetings_api
 from server.units import views as units_views
+from server.workdays import views as workdays_views
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 SESSION_COOKIE = "giaoban_session"
@@ -52,6 +54,8 @@ def all_routes() -> list[BaseRoute]:
         *units_views.routes,
         *units_admin.routes,
         *audit_views.routes,
+        *meetings_api.routes,
+        *workdays_views.routes,
         Route("/metrics", metrics_view, name="metrics"),
         Route("/api/openapi.json", openapi_view, name="openapi"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -40,6 +40,17 @@ LABELS: dict[str, dict[str, Text]] = {
         "unit_dissolved": N_("Unit dissolved"),
         "units_reorganised": N_("Units reorganised"),
         "demo_loaded": N_("Demo data loaded"),
+        "holidays_seeded": N_("Holidays loaded from the shipped list"),
+        "holiday_added": N_("Holiday added"),
+        "holiday_removed": N_("Holiday removed"),
+        "holidays_imported": N_("Holidays imported"),
+        "meeting_created": N_("Meeting scheduled"),
+        "meeting_updated": N_("Meeting changed"),
+        "meeting_cancelled": N_("Meeting cancelled"),
+        "occurrence_changed": N_("One occurrence changed"),
+        "occurrence_cancelled": N_("One occurrence cancelled"),
+        "series_split": N_("Series changed from one occurrence on"),
+        "series_ended": N_("Series ended early"),
     },
 }
 

@@ -6,8 +6,21 @@ from sqlmodel import SQLModel
 
 from server.accounts.models import User
 from server.audit.models import AuditEntry
+from server.meetings.models import (
+    Meeting,
+    MeetingDocument,
+    MeetingParticipant,
+    MeetingSelection,
+    Minutes,
+    OccurrenceOverride,
+    RollCall,
+)
 from server.units.models import Unit, UnitChange
+from server.workdays.models import Holiday
 
 metadata = SQLModel.metadata
 
-__all__ = ["AuditEntry", "Unit", "UnitChange", "User", "metadata"]
+__all__ = [
+    "AuditEntry", "Holiday", "Meeting", "MeetingDocument", "MeetingParticipant", "MeetingSelection", "Minutes",
+    "OccurrenceOverride", "RollCall", "Unit", "UnitChange", "User", "metadata",
+]

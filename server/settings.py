@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_seconds: int = Field(default=15 * 60, ge=1)
+    max_endpoints: int = Field(default=150, ge=1)  # what the media plane carries at once
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
     @field_validator("default_locale")
     @classmethod

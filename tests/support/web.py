@@ -17,6 +17,7 @@ from server.app import create_app
 from server.db import Database
 from server.migrate import upgrade_to_head
 from server.settings import Settings, load_settings
+from server.workdays import service as workdays
 
 DEMO_PASSWORD = "giaoban-demo"
 CSRF_RE = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -30,6 +31,7 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = Database(url)
     with db.session() as session:
         demo.load(session, DEMO_PASSWORD)
+        workdays.seed_if_empty(session)
     db.dispose()
     return path
 

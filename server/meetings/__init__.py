@@ -1,0 +1,1 @@
+"""Meetings: scheduling, participants, occurrences, conflicts, roll-call and minutes."""

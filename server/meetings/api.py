@@ -1,0 +1,248 @@
+"""The meetings API: plan, check, list occurrences, change, cancel (see docs/api.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from server.accounts.models import User
+from server.accounts.views import client_ip
+from server.api import ApiDoc, Param, api_route, parse_body
+from server.appstate import app_state
+from server.auth import api_user
+from server.errors import Conflict, InvalidInput
+from server.i18n import N_
+from server.meetings import schemas, service
+from server.meetings.participants import level_counts
+from server.meetings.schemas import CancelIn, MeetingIn, MeetingPatch, OccurrencePatch
+from server.templating import current_translations
+from server.units import service as units
+
+ID = Param("id", "Meeting id", "integer", where="path")
+ORIGINAL = Param("original_start", "The occurrence's original start, ISO 8601 with offset", where="path")
+
+
+def parse_time(raw: str | None, name: str) -> dt.datetime:
+    """An ISO 8601 time from a query or path (a '+' that a URL turned into a space is restored)."""
+    if not raw:
+        raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Required.")})
+    try:
+        value = dt.datetime.fromisoformat(raw.strip().replace(" ", "+"))
+    except ValueError:
+        raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Give an ISO 8601 time with its offset.")}) from None
+    if value.tzinfo is None:
+        raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Give an ISO 8601 time with its offset.")})
+    return value
+
+
+def _meeting_id(request: Request) -> int:
+    raw = request.path_params["id"]
+    if not str(raw).isdigit():
+        raise InvalidInput(N_("Some fields are invalid."), fields={"id": N_("Must be a whole number.")})
+    return int(raw)
+
+
+def _conflicts_json(session: Session, conflicts: list[Any]) -> list[dict[str, Any]]:
+    codes = units.codes_by_id(session)
+    translations = current_translations.get()
+    return [schemas.conflict_out(c, translations, codes) for c in conflicts]
+
+
+def _raise_with_conflicts(session: Session, exc: Conflict) -> None:
+    if "conflicts" in exc.extra:
+        exc.extra["conflicts"] = _conflicts_json(session, exc.extra["conflicts"])
+    raise exc
+
+
+def _out(session: Session, meeting: Any, public_url: str, conflicts: list[Any] | None = None) -> dict[str, Any]:
+    participants = service.participants(session, meeting)
+    codes = units.codes_by_id(session)
+    chair = session.get(User, meeting.chair_id)
+    levels: dict[str, int] = {}
+    for unit in units.all_units(session, include_inactive=True):
+        if any(p.unit_id == unit.id for p in participants):
+            levels[unit.level] = levels.get(unit.level, 0) + 1
+    body = schemas.meeting_out(meeting, participants, codes.get(meeting.host_unit_id, ""), chair.username if chair else "", public_url, levels)
+    body["conflicts"] = _conflicts_json(session, conflicts or [])
+    return body
+
+
+def _create(session: Session, actor: User, body: MeetingIn, max_endpoints: int, public_url: str, ip: str) -> dict[str, Any]:
+    try:
+        meeting, conflicts = service.create(session, actor, body.as_input(), max_endpoints=max_endpoints, confirm=body.confirm, ip=ip)
+    except Conflict as exc:
+        _raise_with_conflicts(session, exc)
+        raise
+    return _out(session, meeting, public_url, conflicts)
+
+
+async def api_create(request: Request) -> Response:
+    actor = api_user(request)
+    body = await parse_body(request, MeetingIn)
+    state = app_state(request)
+    result = await state.db.run(_create, actor, body, state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request))
+    return JSONResponse(result, status_code=201)
+
+
+def _check(session: Session, actor: User, body: MeetingIn, max_endpoints: int) -> dict[str, Any]:
+    result = service.check(session, actor, body.as_input(), max_endpoints=max_endpoints)
+    return {
+        "counts": schemas.counts_out(len(result.prepared.expansion.units), len(result.prepared.expansion.people),
+                                     level_counts(result.prepared.expansion)),
+        "occurrences": len(result.prepared.starts),
+        "conflicts": _conflicts_json(session, result.conflicts),
+    }
+
+
+async def api_check(request: Request) -> Response:
+    actor = api_user(request)
+    body = await parse_body(request, MeetingIn)
+    state = app_state(request)
+    return JSONResponse(await state.db.run(_check, actor, body, state.settings.max_endpoints))
+
+
+def _list(session: Session, viewer: User, start: dt.datetime, end: dt.datetime, unit_code: str, q: str) -> dict[str, Any]:
+    unit = units.by_code(session, unit_code) if unit_code else None
+    found = service.list_occurrences(session, viewer, start, end, unit=unit, q=q)
+    return {"items": [schemas.occurrence_out(o) for o in found], "total": len(found)}
+
+
+async def api_list(request: Request) -> Response:
+    viewer = api_user(request)
+    params = request.query_params
+    start, end = parse_time(params.get("start"), "start"), parse_time(params.get("end"), "end")
+    return JSONResponse(await app_state(request).db.run(_list, viewer, start, end, params.get("unit", "")[:100], params.get("q", "")[:200]))
+
+
+def _get(session: Session, viewer: User, meeting_id: int, public_url: str) -> dict[str, Any]:
+    return _out(session, service.get_visible(session, viewer, meeting_id), public_url)
+
+
+async def api_get(request: Request) -> Response:
+    viewer = api_user(request)
+    state = app_state(request)
+    return JSONResponse(await state.db.run(_get, viewer, _meeting_id(request), state.settings.effective_public_url))
+
+
+def _patch(session: Session, actor: User, meeting_id: int, body: MeetingPatch, max_endpoints: int, public_url: str, ip: str) -> dict[str, Any]:
+    current = service.as_input(session, service.get_editable(session, actor, meeting_id, body.version))
+    changes: dict[str, Any] = {}
+    for name in ("title", "start", "end", "host_unit", "chair", "kind", "description", "recurrence"):
+        value = getattr(body, name)
+        if value is not None:
+            changes[name] = value
+    if body.agenda is not None:
+        changes["agenda"] = tuple(body.agenda)
+    if body.participants is not None:
+        changes["participants"] = body.participants.choice()
+    try:
+        meeting, conflicts = service.update(session, actor, meeting_id, replace(current, **changes), version=body.version,
+                                            max_endpoints=max_endpoints, confirm=body.confirm, ip=ip)
+    except Conflict as exc:
+        _raise_with_conflicts(session, exc)
+        raise
+    return _out(session, meeting, public_url, conflicts)
+
+
+async def api_patch(request: Request) -> Response:
+    actor = api_user(request)
+    body = await parse_body(request, MeetingPatch)
+    state = app_state(request)
+    return JSONResponse(await state.db.run(_patch, actor, _meeting_id(request), body, state.settings.max_endpoints,
+                                           state.settings.effective_public_url, client_ip(request)))
+
+
+def _cancel(session: Session, actor: User, meeting_id: int, body: CancelIn, public_url: str, ip: str) -> dict[str, Any]:
+    return _out(session, service.cancel(session, actor, meeting_id, version=body.version, ip=ip), public_url)
+
+
+async def _optional_body(request: Request, model: type[Any]) -> Any:
+    if not (await request.body()).strip():
+        return model()
+    return await parse_body(request, model)
+
+
+async def api_cancel(request: Request) -> Response:
+    actor = api_user(request)
+    body = await _optional_body(request, CancelIn)
+    state = app_state(request)
+    return JSONResponse(await state.db.run(_cancel, actor, _meeting_id(request), body, state.settings.effective_public_url, client_ip(request)))
+
+
+def _occurrence(session: Session, viewer: User, meeting_id: int, original: dt.datetime) -> dict[str, Any]:
+    meeting = service.get_visible(session, viewer, meeting_id)
+    return schemas.occurrence_out(service.occurrence(session, meeting, original))
+
+
+def _change_occurrence(session: Session, actor: User, meeting_id: int, original: dt.datetime, body: OccurrencePatch,
+                       max_endpoints: int, public_url: str, ip: str) -> dict[str, Any]:
+    try:
+        meeting, conflicts = service.change_occurrence(
+            session, actor, meeting_id, original, start=body.start, end=body.end, title=body.title or "",
+            scope=body.scope, version=body.version, max_endpoints=max_endpoints, confirm=body.confirm, ip=ip)
+    except Conflict as exc:
+        _raise_with_conflicts(session, exc)
+        raise
+    return _out(session, meeting, public_url, conflicts)
+
+
+async def api_occurrence(request: Request) -> Response:
+    viewer = api_user(request)
+    state = app_state(request)
+    original = parse_time(request.path_params["original_start"], "original_start")
+    if request.method == "GET":
+        return JSONResponse(await state.db.run(_occurrence, viewer, _meeting_id(request), original))
+    body = await parse_body(request, OccurrencePatch)
+    return JSONResponse(await state.db.run(_change_occurrence, viewer, _meeting_id(request), original, body,
+                                           state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request)))
+
+
+def _cancel_occurrence(session: Session, actor: User, meeting_id: int, original: dt.datetime, body: CancelIn, public_url: str, ip: str) -> dict[str, Any]:
+    meeting = service.cancel_occurrence(session, actor, meeting_id, original, scope=body.scope, version=body.version, ip=ip)
+    return _out(session, meeting, public_url)
+
+
+async def api_cancel_occurrence(request: Request) -> Response:
+    actor = api_user(request)
+    body = await _optional_body(request, CancelIn)
+    state = app_state(request)
+    original = parse_time(request.path_params["original_start"], "original_start")
+    return JSONResponse(await state.db.run(_cancel_occurrence, actor, _meeting_id(request), original, body,
+                                           state.settings.effective_public_url, client_ip(request)))
+
+
+ERRORS = (403, 404, 409, 422)
+routes = [
+    api_route("/api/meetings", api_list, methods=["GET"], name="api_meetings", doc=ApiDoc(
+        "Occurrences between start and end that you may see", "meetings", response=schemas.OccurrenceList,
+        params=(Param("start", "ISO 8601 with offset", required=True), Param("end", "ISO 8601 with offset", required=True),
+                Param("unit", "Only meetings this unit code hosts or is invited to"), Param("q", "Text in the title")),
+        errors=(404, 422))),
+    api_route("/api/meetings", api_create, methods=["POST"], name="api_meeting_create", doc=ApiDoc(
+        "Schedule a meeting or a series; hard conflicts answer 409 unless confirm is true", "meetings",
+        body=MeetingIn, response=schemas.MeetingOut, status=201, errors=ERRORS)),
+    api_route("/api/meetings/check", api_check, methods=["POST"], name="api_meeting_check", doc=ApiDoc(
+        "Expand the participants and list the conflicts of a plan, saving nothing", "meetings",
+        body=MeetingIn, response=schemas.CheckOut, errors=(403, 422))),
+    api_route("/api/meetings/{id}", api_get, methods=["GET"], name="api_meeting", doc=ApiDoc(
+        "One meeting with its participants and their answers", "meetings", response=schemas.MeetingOut, params=(ID,), errors=(404,))),
+    api_route("/api/meetings/{id}", api_patch, methods=["PATCH"], name="api_meeting_patch", doc=ApiDoc(
+        "Change a meeting; carries the version it read (stale: 409)", "meetings", body=MeetingPatch,
+        response=schemas.MeetingOut, params=(ID,), errors=ERRORS)),
+    api_route("/api/meetings/{id}/cancel", api_cancel, methods=["POST"], name="api_meeting_cancel", doc=ApiDoc(
+        "Cancel a meeting (the whole series)", "meetings", body=CancelIn, response=schemas.MeetingOut, params=(ID,), errors=ERRORS)),
+    api_route("/api/meetings/{id}/occurrences/{original_start}", api_occurrence, methods=["GET"], name="api_occurrence", doc=ApiDoc(
+        "One occurrence", "meetings", response=schemas.OccurrenceOut, params=(ID, ORIGINAL), errors=(404, 422))),
+    api_route("/api/meetings/{id}/occurrences/{original_start}", api_occurrence, methods=["PATCH"], name="api_occurrence_patch", doc=ApiDoc(
+        "Move or retitle one occurrence, or it and the following, or the series (scope)", "meetings", body=OccurrencePatch,
+        response=schemas.MeetingOut, params=(ID, ORIGINAL), errors=ERRORS)),
+    api_route("/api/meetings/{id}/occurrences/{original_start}/cancel", api_cancel_occurrence, methods=["POST"],
+              name="api_occurrence_cancel", doc=ApiDoc(
+        "Cancel one occurrence, or it and the following (scope)", "meetings", body=CancelIn, response=schemas.MeetingOut,
+        params=(ID, ORIGINAL), errors=ERRORS)),
+]

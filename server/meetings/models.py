@@ -1,0 +1,156 @@
+"""Meetings (one event or a series), who is invited, occurrences that differ from the series,
+documents, and what each occurrence records (roll-call, minutes).
+
+Names seen at save time (units, people, the host, the chair) are stored with the rows, so a
+later rename or merge never rewrites what a past meeting showed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from server.db import UTCDateTime, utcnow
+
+
+class Meeting(SQLModel, table=True):
+    __tablename__ = "meetings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(max_length=100, unique=True, index=True)  # iCalendar UID, stable for the series
+    title: str = Field(max_length=200)
+    description: str = Field(default="", max_length=5000)
+    agenda: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    kind: str = Field(max_length=20)  # regular | ad_hoc
+    host_unit_id: int = Field(foreign_key="units.id", index=True)
+    host_unit_name: str = Field(max_length=200)
+    chair_id: int = Field(foreign_key="users.id", index=True)
+    chair_name: str = Field(max_length=200)
+    start: dt.datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)  # first occurrence
+    end: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    rrule: str = Field(default="", max_length=500)  # RRULE without DTSTART; empty: one event
+    series_end: dt.datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)  # end of the last occurrence
+    status: str = Field(default="scheduled", max_length=20)  # scheduled | cancelled
+    endpoints: int = Field(default=0)  # invited units + invited people, toward media capacity
+    version: int = Field(default=1)  # optimistic locking: a PATCH carries the version it read
+    sequence: int = Field(default=0)  # iCalendar SEQUENCE
+    previous_id: int | None = Field(default=None, foreign_key="meetings.id")  # "this and following"
+    created_by_id: int | None = Field(default=None, foreign_key="users.id")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class MeetingSelection(SQLModel, table=True):
+    """What the secretary chose (a unit, a level under a unit, a person), to edit it later."""
+
+    __tablename__ = "meeting_selections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meetings.id", index=True)
+    kind: str = Field(max_length=10)  # unit | level | user
+    unit_id: int | None = Field(default=None, foreign_key="units.id")
+    level: str = Field(default="", max_length=50)
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+
+
+class MeetingParticipant(SQLModel, table=True):
+    """One invited unit (its meeting room, its mailbox) or one invited person, as expanded
+    when the meeting was saved, with the answer they gave."""
+
+    __tablename__ = "meeting_participants"
+    __table_args__ = (
+        sa.UniqueConstraint("meeting_id", "unit_id"),
+        sa.UniqueConstraint("meeting_id", "user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meetings.id", index=True)
+    unit_id: int | None = Field(default=None, foreign_key="units.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    code: str = Field(max_length=100)  # unit code or username, as it was
+    name: str = Field(max_length=200)  # as it was
+    email: str = Field(default="", max_length=254)
+    parent_name: str = Field(default="", max_length=200)  # a unit's parent, or a person's unit
+    role: str = Field(default="participant", max_length=20)  # chair | participant
+    response: str = Field(default="needs_action", max_length=20)  # needs_action|accepted|declined|tentative|delegated
+    responded_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delegated_to: str = Field(default="", max_length=200)
+    comment: str = Field(default="", max_length=500)
+
+
+class OccurrenceOverride(SQLModel, table=True):
+    """An occurrence of a series that was moved, retitled or cancelled (iCalendar RECURRENCE-ID)."""
+
+    __tablename__ = "occurrence_overrides"
+    __table_args__ = (sa.UniqueConstraint("meeting_id", "original_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meetings.id", index=True)
+    original_start: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    start: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    end: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    title: str = Field(default="", max_length=200)  # empty: the series' title
+    cancelled: bool = Field(default=False)
+    sequence: int = Field(default=0)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class MeetingDocument(SQLModel, table=True):
+    """An uploaded file (PDF, DOCX, XLSX) or a link, served only to those who may see the meeting."""
+
+    __tablename__ = "meeting_documents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meetings.id", index=True)
+    kind: str = Field(max_length=10)  # file | link
+    title: str = Field(max_length=200)
+    url: str = Field(default="", max_length=2000)
+    filename: str = Field(default="", max_length=255)
+    content_type: str = Field(default="", max_length=100)
+    size: int = Field(default=0)
+    sha256: str = Field(default="", max_length=64)  # the stored file's name under var/documents/
+    uploaded_by_id: int | None = Field(default=None, foreign_key="users.id")
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class RollCall(SQLModel, table=True):
+    """Điểm danh: one invited unit at one occurrence."""
+
+    __tablename__ = "roll_calls"
+    __table_args__ = (sa.UniqueConstraint("meeting_id", "original_start", "unit_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meetings.id", index=True)
+    original_start: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    unit_id: int = Field(foreign_key="units.id")
+    status: str = Field(default="unknown", max_length=20)  # present_in_person|present_online|absent|unknown
+    reason: str = Field(default="", max_length=500)
+    automatic: bool = Field(default=False)  # filled from joins and leaves, not by the secretary
+    updated_by_id: int | None = Field(default=None, foreign_key="users.id")
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Minutes(SQLModel, table=True):
+    """Biên bản of one occurrence."""
+
+    __tablename__ = "minutes"
+    __table_args__ = (sa.UniqueConstraint("meeting_id", "original_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_id: int = Field(foreign_key="meetings.id", index=True)
+    original_start: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    chair: str = Field(default="", max_length=200)
+    attendees: str = Field(default="", max_length=5000)
+    proceedings: str = Field(default="", max_length=50000)
+    opinions: str = Field(default="", max_length=50000)
+    conclusions: str = Field(default="", max_length=50000)
+    version: int = Field(default=1)
+    updated_by_id: int | None = Field(default=None, foreign_key="users.id")
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
