@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('uid', sa.String(length=100), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('search_key', sa.String(length=400), nullable=False),
     sa.Column('description', sa.String(length=5000), nullable=False),
     sa.Column('agenda', sa.JSON(), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
@@ -59,6 +60,7 @@ def upgrade() -> None:
     with op.batch_alter_table('meetings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_meetings_chair_id'), ['chair_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_meetings_host_unit_id'), ['host_unit_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meetings_search_key'), ['search_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_meetings_series_end'), ['series_end'], unique=False)
         batch_op.create_index(batch_op.f('ix_meetings_start'), ['start'], unique=False)
         batch_op.create_index(batch_op.f('ix_meetings_uid'), ['uid'], unique=True)
@@ -214,6 +216,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_meetings_uid'))
         batch_op.drop_index(batch_op.f('ix_meetings_start'))
         batch_op.drop_index(batch_op.f('ix_meetings_series_end'))
+        batch_op.drop_index(batch_op.f('ix_meetings_search_key'))
         batch_op.drop_index(batch_op.f('ix_meetings_host_unit_id'))
         batch_op.drop_index(batch_op.f('ix_meetings_chair_id'))
 

@@ -22,6 +22,7 @@ class Meeting(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     uid: str = Field(max_length=100, unique=True, index=True)  # iCalendar UID, stable for the series
     title: str = Field(max_length=200)
+    search_key: str = Field(default="", max_length=400, index=True)  # the title folded (server.text.fold)
     description: str = Field(default="", max_length=5000)
     agenda: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     kind: str = Field(max_length=20)  # regular | ad_hoc

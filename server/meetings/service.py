@@ -22,7 +22,7 @@ from server.meetings.conflicts import Conflict as PlanConflict
 from server.meetings.conflicts import Slot, find_conflicts, notice_conflicts
 from server.meetings.models import Meeting, MeetingParticipant, MeetingSelection, OccurrenceOverride
 from server.meetings.participants import Choice, Expansion, expand
-from server.text import nfc
+from server.text import fold, nfc
 from server.units import service as units
 from server.units.models import Unit
 from server.workdays import service as workdays
@@ -279,6 +279,7 @@ def _write_participants(session: Session, meeting: Meeting, prepared: Prepared) 
 def _apply(meeting: Meeting, prepared: Prepared) -> None:
     data = prepared.data
     meeting.title = data.title
+    meeting.search_key = fold(data.title)
     meeting.description = data.description
     meeting.agenda = list(data.agenda)
     meeting.kind = data.kind
@@ -447,7 +448,8 @@ def list_occurrences(
         invited = select(MeetingParticipant.meeting_id).where(MeetingParticipant.user_id == person.id)
         query = query.where(col(Meeting.id).in_(invited))
     if q.strip():
-        query = query.where(col(Meeting.title).ilike(f"%{q.strip()}%"))
+        key = fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(col(Meeting.search_key).like(f"%{key}%", escape="\\"))
     meetings = list(session.exec(query).all())
     found = _expand(session, meetings, start, end)
     return [o for o in found if include_cancelled or not (o.cancelled or o.meeting.status == "cancelled")]
@@ -469,7 +471,7 @@ def occurrence(session: Session, meeting: Meeting, original_start: dt.datetime) 
 def _copy_for_following(session: Session, meeting: Meeting, start: dt.datetime, end: dt.datetime, rule: str, title: str) -> Meeting:
     """The meeting that continues a series from one occurrence on ("this and the following")."""
     follower = Meeting(
-        uid=f"{uuid.uuid4()}@giaoban", title=title, description=meeting.description, agenda=list(meeting.agenda or []),
+        uid=f"{uuid.uuid4()}@giaoban", title=title, search_key=fold(title), description=meeting.description, agenda=list(meeting.agenda or []),
         kind=meeting.kind, host_unit_id=meeting.host_unit_id, host_unit_name=meeting.host_unit_name,
         chair_id=meeting.chair_id, chair_name=meeting.chair_name, start=start, end=end, rrule=rule,
         series_end=recurrence.last_start(start, rule) + (end - start), endpoints=meeting.endpoints,

@@ -252,3 +252,11 @@ def test_unit_filter_and_bad_windows(browser: Browser, secretary: dict[str, str]
     assert browser.get("/api/meetings", params={**window, "unit": "ct.khong-co"}, headers=secretary).status_code == 404
     assert browser.get("/api/meetings", params={"start": "yesterday", "end": window["end"]}, headers=secretary).status_code == 422
     assert browser.get("/api/meetings", params={"start": window["end"], "end": window["start"]}, headers=secretary).status_code == 422
+
+
+def test_title_search_ignores_diacritics_and_case(browser: Browser, secretary: dict[str, str]) -> None:
+    browser.post("/api/meetings", json=plan(title="Giao ban công tác phòng chống lụt bão"), headers=secretary)
+    window = {"start": at(monday(), 0), "end": at(monday() + dt.timedelta(days=1), 0)}
+    for q in ("lut bao", "LỤT BÃO", "phong chong"):
+        assert browser.get("/api/meetings", params={**window, "q": q}, headers=secretary).json()["total"] == 1, q
+    assert browser.get("/api/meetings", params={**window, "q": "100%_"}, headers=secretary).json()["total"] == 0
