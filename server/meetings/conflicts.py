@@ -23,6 +23,7 @@ UNIT_BUSY = "unit_busy"
 CHAIR_BUSY = "chair_busy"
 CAPACITY = "capacity"
 SHORT_NOTICE = "short_notice"
+DAY_OFF = "day_off"
 NAMED_UNITS = 5  # a message names this many units, then says how many more
 
 
@@ -212,4 +213,22 @@ def notice_conflicts(
             deadline=calendar.last_announcement_day(meeting_day, days).strftime("%d/%m/%Y"),
         )
         found.append(Conflict(SHORT_NOTICE, WARNING, message, slot.start))
+    return found
+
+
+def day_off_conflicts(
+    candidate: Sequence[Slot], *, calendar: WorkingCalendar, holiday_names: Mapping[dt.date, str]
+) -> list[Conflict]:
+    """``day_off`` warnings for occurrences on a weekend or a public holiday (a weekly series
+    easily lands on Tết). Like every warning, it never blocks saving."""
+    found: list[Conflict] = []
+    for slot in sorted(candidate, key=_by_start):
+        day = local_date(slot.start)
+        if calendar.is_working_day(day):
+            continue
+        if day in calendar.holidays:
+            message = N_("{date} is a public holiday ({name}).", date=day.strftime("%d/%m/%Y"), name=holiday_names.get(day, ""))
+        else:
+            message = N_("{date} is a weekend day.", date=day.strftime("%d/%m/%Y"))
+        found.append(Conflict(DAY_OFF, WARNING, message, slot.start))
     return found

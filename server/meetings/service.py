@@ -19,13 +19,14 @@ from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.i18n import N_, Text
 from server.meetings import recurrence
 from server.meetings.conflicts import Conflict as PlanConflict
-from server.meetings.conflicts import Slot, find_conflicts, notice_conflicts
+from server.meetings.conflicts import Slot, day_off_conflicts, find_conflicts, notice_conflicts
 from server.meetings.models import Meeting, MeetingParticipant, MeetingSelection, OccurrenceOverride
 from server.meetings.participants import Choice, Expansion, expand
 from server.text import fold, nfc
 from server.units import service as units
 from server.units.models import Unit
 from server.workdays import service as workdays
+from server.workdays.calendar import WorkingCalendar
 
 KINDS = ("regular", "ad_hoc")
 MAX_DURATION = dt.timedelta(hours=12)
@@ -214,8 +215,11 @@ def conflicts_of(
     people_ids = {i for s in existing for i in s.user_ids} | {prepared.chair.id or 0}
     people = {u.id: u.full_name for u in session.exec(select(User).where(col(User.id).in_(people_ids))).all() if u.id}
     found = find_conflicts(candidate, existing, max_endpoints=max_endpoints, unit_names=names, user_names=people)
+    names = {h.day: h.name for h in workdays.list_holidays(session, None)}
+    calendar = WorkingCalendar(names)
     if prepared.data.kind == "regular":
-        found += notice_conflicts(candidate, announced_at=announced_at or utcnow(), calendar=workdays.calendar(session))
+        found += notice_conflicts(candidate, announced_at=announced_at or utcnow(), calendar=calendar)
+    found += day_off_conflicts(candidate, calendar=calendar, holiday_names=names)
     return sorted(found, key=lambda c: (c.severity != "hard", c.occurrence, c.kind))
 
 

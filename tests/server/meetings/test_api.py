@@ -260,3 +260,16 @@ def test_title_search_ignores_diacritics_and_case(browser: Browser, secretary: d
     for q in ("lut bao", "LỤT BÃO", "phong chong"):
         assert browser.get("/api/meetings", params={**window, "q": q}, headers=secretary).json()["total"] == 1, q
     assert browser.get("/api/meetings", params={**window, "q": "100%_"}, headers=secretary).json()["total"] == 0
+
+
+def test_a_series_landing_on_tet_or_a_weekend_is_warned_about(browser: Browser, secretary: dict[str, str]) -> None:
+    # Lunar new year 2027 is Saturday 6 Feb; Monday 8 Feb 2027 is a Tết day off.
+    body = plan(start="2027-01-25T08:00:00+07:00", end="2027-01-25T10:00:00+07:00", recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=4")
+    response = browser.post("/api/meetings", json=body, headers=secretary)
+    assert response.status_code == 201, response.text
+    day_off = [c for c in response.json()["conflicts"] if c["kind"] == "day_off"]
+    assert [(c["occurrence"][:10], c["severity"]) for c in day_off] == [("2027-02-08", "warning")]
+    assert "Tết" in day_off[0]["message"]
+    saturday = plan(kind="ad_hoc", start="2027-03-06T08:00:00+07:00", end="2027-03-06T09:00:00+07:00", chair="thuky",
+                    participants={"units": ["ct.co-do"], "levels": [], "users": []})
+    assert [c["kind"] for c in browser.post("/api/meetings/check", json=saturday, headers=secretary).json()["conflicts"]] == ["day_off"]
