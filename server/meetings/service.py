@@ -215,11 +215,11 @@ def conflicts_of(
     people_ids = {i for s in existing for i in s.user_ids} | {prepared.chair.id or 0}
     people = {u.id: u.full_name for u in session.exec(select(User).where(col(User.id).in_(people_ids))).all() if u.id}
     found = find_conflicts(candidate, existing, max_endpoints=max_endpoints, unit_names=names, user_names=people)
-    names = {h.day: h.name for h in workdays.list_holidays(session, None)}
-    calendar = WorkingCalendar(names)
+    holidays = {h.day: h.name for h in workdays.list_holidays(session, None)}
+    calendar = WorkingCalendar(holidays)
     if prepared.data.kind == "regular":
         found += notice_conflicts(candidate, announced_at=announced_at or utcnow(), calendar=calendar)
-    found += day_off_conflicts(candidate, calendar=calendar, holiday_names=names)
+    found += day_off_conflicts(candidate, calendar=calendar, holiday_names=holidays)
     return sorted(found, key=lambda c: (c.severity != "hard", c.occurrence, c.kind))
 
 
