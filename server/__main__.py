@@ -118,8 +118,10 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_load_demo(settings: Settings, args: argparse.Namespace) -> int:
     from server import demo
+    from server.workdays import service as workdays
 
     with _db(settings).session() as session:
+        workdays.seed_if_empty(session)
         loaded = demo.load(session, settings.demo_password)
     print("demo data loaded" if loaded else "the database already has units; demo data not loaded")
     return 0

@@ -6,7 +6,9 @@ Every mailbox is under the reserved ``.test`` domain, so demo mail can never rea
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+from zoneinfo import ZoneInfo
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from server.units.models import Unit
 DATA_DIR = Path(__file__).resolve().parent / "data"
 UNITS_FILE = DATA_DIR / "cantho-units-2016.csv"
 MAIL_DOMAIN = "cantho.gov.vn.test"
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,9 @@ def is_empty(session: Session) -> bool:
     return session.exec(select(func.count()).select_from(Unit)).one() == 0
 
 
-def load(session: Session, password: str) -> bool:
-    """Load the demo when the database has no units; returns whether it did."""
+def load(session: Session, password: str, *, meetings: bool = True) -> bool:
+    """Load the demo when the database has no units; returns whether it did. With
+    ``meetings``, the city's weekly briefing is scheduled too (tests start without it)."""
     if not is_empty(session):
         return False
     csvimport.import_units(session, units_csv_with_mailboxes(), actor="demo", batch="demo")
@@ -79,8 +83,35 @@ def load(session: Session, password: str) -> bool:
         )
     session.flush()
     accounts.sync_endpoint_accounts(session, password_hash=shared_hash, is_demo=True)
+    if meetings:
+        schedule_weekly_briefing(session)
     audit.record(session, "demo_loaded", target="cantho-units-2016")
     return True
+
+
+def schedule_weekly_briefing(session: Session, today: dt.date | None = None) -> None:
+    """The city-wide Monday briefing (city, 9 districts, 85 wards, 21 departments), from the
+    Monday after next, for twelve weeks, as the city office's secretary would plan it."""
+    from server.meetings import service as meetings
+    from server.meetings.participants import Choice, LevelChoice
+
+    today = today or dt.date.today()
+    monday = today + dt.timedelta(days=(7 - today.weekday()) % 7 + 7)
+    start = dt.datetime.combine(monday, dt.time(8, 0), tzinfo=LOCAL)
+    levels = tuple(LevelChoice("ct", level) for level in ("district", "ward", "department"))
+    plan = meetings.MeetingInput(
+        title="Giao ban tuần — UBND thành phố",
+        start=start,
+        end=start + dt.timedelta(hours=2),
+        host_unit="ct",
+        chair="lanhdao",
+        kind="regular",
+        agenda=("Tình hình kinh tế - xã hội tuần qua", "Nhiệm vụ trọng tâm tuần tới", "Ý kiến các đơn vị"),
+        participants=Choice(units=("ct",), levels=levels),
+        recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=12",
+    )
+    secretary = accounts.by_username(session, "thuky")
+    meetings.create(session, secretary, plan, max_endpoints=10_000, confirm=True)
 
 
 def logins_text(password: str, public_url: str) -> str:

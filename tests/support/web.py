@@ -30,8 +30,8 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     upgrade_to_head(url)
     db = Database(url)
     with db.session() as session:
-        demo.load(session, DEMO_PASSWORD)
         workdays.seed_if_empty(session)
+        demo.load(session, DEMO_PASSWORD, meetings=False)  # each test plans its own meetings
     db.dispose()
     return path
 
