@@ -32,6 +32,9 @@ from server.settings import Settings, load_settings
 from server.templating import Pages
 from server.units import admin as units_admin
 from server.meetings import api as meetings_api
+from server.meetings import documents_views as meetings_documents
+from server.meetings import records_views as meetings_records
+from server.meetings import views as meetings_views
 from server.units import views as units_views
 from server.workdays import views as workdays_views
 
@@ -55,6 +58,9 @@ def all_routes() -> list[BaseRoute]:
         *units_admin.routes,
         *audit_views.routes,
         *meetings_api.routes,
+        *meetings_documents.routes,
+        *meetings_records.routes,
+        *meetings_views.routes,
         *workdays_views.routes,
         Route("/metrics", metrics_view, name="metrics"),
         Route("/api/openapi.json", openapi_view, name="openapi"),
@@ -86,7 +92,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 https_only=settings.secure_cookies,
             ),
             Middleware(RequestContextMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_body_bytes,
+                larger=[(meetings_documents.UPLOAD_PATH, meetings_documents.upload_limit(settings.max_document_bytes))],
+            ),
             Middleware(CSRFMiddleware),
         ],
         exception_handlers=exception_handlers(),

@@ -1,7 +1,14 @@
 """Refuse request bodies over ``GIAOBAN_MAX_BODY_BYTES`` with a clear 413, before reading them
-into memory (the declared length is checked first, then the bytes as they arrive)."""
+into memory (the declared length is checked first, then the bytes as they arrive).
+
+A few paths take larger bodies (document uploads): each is a pattern matched against the
+whole path of a ``POST`` or ``PUT``, with its own limit. Every other request keeps the small one.
+"""
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,28 +17,41 @@ from server.errors import PayloadTooLarge
 from server.i18n import N_
 from server.responses import error_response
 
+UPLOAD_METHODS = frozenset({"POST", "PUT"})
+
 
 class _TooLarge(Exception):
     pass
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Sequence[tuple[re.Pattern[str] | str, int]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(re.compile(p) if isinstance(p, str) else p, limit) for p, limit in larger]
 
-    def _error(self) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            N_("The request is too large (at most {size} KiB).", size=self.max_bytes // 1024)
-        )
+    def limit_for(self, scope: Scope) -> int:
+        if scope.get("method") in UPLOAD_METHODS:
+            path = scope.get("path", "")
+            for pattern, limit in self.larger:
+                if pattern.fullmatch(path):
+                    return limit
+        return self.max_bytes
+
+    @staticmethod
+    def _error(limit: int) -> PayloadTooLarge:
+        return PayloadTooLarge(N_("The request is too large (at most {size} KiB).", size=limit // 1024))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await error_response(scope, self._error())(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await error_response(scope, self._error(limit))(scope, receive, send)
             return
         seen = 0
         started = False
@@ -41,7 +61,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 
@@ -56,4 +76,4 @@ class BodyLimitMiddleware:
         except _TooLarge:
             if started:
                 raise
-            await error_response(scope, self._error())(scope, receive, send)
+            await error_response(scope, self._error(limit))(scope, receive, send)

@@ -51,6 +51,10 @@ LABELS: dict[str, dict[str, Text]] = {
         "occurrence_cancelled": N_("One occurrence cancelled"),
         "series_split": N_("Series changed from one occurrence on"),
         "series_ended": N_("Series ended early"),
+        "document_added": N_("Document added"),
+        "document_removed": N_("Document removed"),
+        "roll_call_recorded": N_("Roll-call recorded"),
+        "minutes_saved": N_("Minutes saved"),
     },
 }
 

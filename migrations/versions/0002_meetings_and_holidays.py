@@ -83,6 +83,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('meeting_documents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_meeting_documents_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_meeting_documents_sha256'), ['sha256'], unique=False)
 
     op.create_table('meeting_participants',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -130,7 +131,7 @@ def upgrade() -> None:
     sa.Column('meeting_id', sa.Integer(), nullable=False),
     sa.Column('original_start', sa.DateTime(), nullable=False),
     sa.Column('chair', sa.String(length=200), nullable=False),
-    sa.Column('attendees', sa.String(length=5000), nullable=False),
+    sa.Column('attendees', sa.String(length=20000), nullable=False),
     sa.Column('proceedings', sa.String(length=50000), nullable=False),
     sa.Column('opinions', sa.String(length=50000), nullable=False),
     sa.Column('conclusions', sa.String(length=50000), nullable=False),
@@ -209,6 +210,7 @@ def downgrade() -> None:
 
     op.drop_table('meeting_participants')
     with op.batch_alter_table('meeting_documents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_meeting_documents_sha256'))
         batch_op.drop_index(batch_op.f('ix_meeting_documents_meeting_id'))
 
     op.drop_table('meeting_documents')

@@ -112,7 +112,7 @@ class MeetingDocument(SQLModel, table=True):
     filename: str = Field(default="", max_length=255)
     content_type: str = Field(default="", max_length=100)
     size: int = Field(default=0)
-    sha256: str = Field(default="", max_length=64)  # the stored file's name under var/documents/
+    sha256: str = Field(default="", max_length=64, index=True)  # the stored file's name under var/documents/
     uploaded_by_id: int | None = Field(default=None, foreign_key="users.id")
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
@@ -144,7 +144,7 @@ class Minutes(SQLModel, table=True):
     meeting_id: int = Field(foreign_key="meetings.id", index=True)
     original_start: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
     chair: str = Field(default="", max_length=200)
-    attendees: str = Field(default="", max_length=5000)
+    attendees: str = Field(default="", max_length=20000)
     proceedings: str = Field(default="", max_length=50000)
     opinions: str = Field(default="", max_length=50000)
     conclusions: str = Field(default="", max_length=50000)

@@ -147,13 +147,14 @@ def split(rule_text: str, start: dt.datetime, at: dt.datetime) -> tuple[str, str
     return _to_text(old), _to_text(new)
 
 
-def describe(rule_text: str) -> Text:
-    """A short human description of the rule, for pages."""
+def describe(rule_text: str, start: dt.datetime) -> Text:
+    """A short human description of the rule, for pages ("until" names the last occurrence,
+    not the technical UNTIL, which a split series sets just before the cut)."""
     if not rule_text:
         return N_("Once")
     parts = _parts(rule_text)
     frequency = {"DAILY": N_("Daily"), "WEEKLY": N_("Weekly"), "MONTHLY": N_("Monthly")}[parts["FREQ"]]
     if "COUNT" in parts:
         return N_("{frequency}, {count} times", frequency=frequency, count=parts["COUNT"])
-    until = dt.datetime.strptime(parts["UNTIL"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).astimezone(LOCAL)
-    return N_("{frequency}, until {date}", frequency=frequency, date=until.strftime("%d/%m/%Y"))
+    last = last_start(start, rule_text).astimezone(LOCAL)
+    return N_("{frequency}, until {date}", frequency=frequency, date=last.strftime("%d/%m/%Y"))

@@ -226,8 +226,10 @@ def conflicts_of(
 def check(session: Session, actor: User, data: MeetingInput, *, max_endpoints: int, meeting_id: int | None = None) -> CheckResult:
     prepared = prepare(session, data)
     _require_scheduler(session, actor, prepared.host)
-    exclude = {meeting_id} if meeting_id else set()
-    return CheckResult(prepared, conflicts_of(session, prepared, max_endpoints=max_endpoints, exclude=exclude))
+    if not meeting_id:
+        return CheckResult(prepared, conflicts_of(session, prepared, max_endpoints=max_endpoints))
+    moved = {o.original_start for o in _overrides(session, [meeting_id]).get(meeting_id, [])}
+    return CheckResult(prepared, conflicts_of(session, prepared, max_endpoints=max_endpoints, exclude={meeting_id}, skip=moved))
 
 
 def _refuse_hard(conflicts: Sequence[PlanConflict], confirm: bool) -> None:

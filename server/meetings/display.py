@@ -1,0 +1,122 @@
+"""What the meeting pages show, worked out before the templates see it: local dates and times,
+labels, rows of occurrences and of conflicts, and the addresses of an occurrence's pages.
+
+Pure: plain values and models in, frozen rows out. Templates only print these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from server.i18n import N_, Text
+from server.meetings.conflicts import Conflict as PlanConflict
+from server.meetings.recurrence import LOCAL
+from server.meetings.service import Occurrence
+from server.workdays.views import WEEKDAYS
+
+KIND_LABELS: dict[str, Text] = {"regular": N_("Regular meeting"), "ad_hoc": N_("Ad hoc meeting")}
+RESPONSES = ("accepted", "tentative", "delegated", "declined", "needs_action")
+RESPONSE_LABELS: dict[str, Text] = {
+    "needs_action": N_("No answer yet"),
+    "accepted": N_("Accepted"),
+    "declined": N_("Declined"),
+    "tentative": N_("Tentative"),
+    "delegated": N_("Delegated"),
+}
+
+
+def day_text(moment: dt.datetime | dt.date) -> str:
+    """``dd/mm/yyyy`` of the local day."""
+    day = moment.astimezone(LOCAL).date() if isinstance(moment, dt.datetime) else moment
+    return day.strftime("%d/%m/%Y")
+
+
+def clock_text(moment: dt.datetime) -> str:
+    return moment.astimezone(LOCAL).strftime("%H:%M")
+
+
+def weekday(moment: dt.datetime | dt.date) -> Text:
+    day = moment.astimezone(LOCAL).date() if isinstance(moment, dt.datetime) else moment
+    return WEEKDAYS[day.weekday()]
+
+
+def time_range(start: dt.datetime, end: dt.datetime) -> str:
+    """``08:00–10:00``; the end's date too when it falls on another local day."""
+    if start.astimezone(LOCAL).date() != end.astimezone(LOCAL).date():
+        return f"{clock_text(start)}–{day_text(end)} {clock_text(end)}"
+    return f"{clock_text(start)}–{clock_text(end)}"
+
+
+def original_key(original_start: dt.datetime) -> str:
+    """An occurrence's name in addresses: its original start in UTC, ISO 8601."""
+    return original_start.astimezone(dt.UTC).isoformat()
+
+
+def occurrence_path(meeting_id: int, original_start: dt.datetime, page: str = "") -> str:
+    """``/meetings/{id}/occurrences/{original start}[/page]``, the ``+`` of the offset escaped."""
+    path = f"/meetings/{meeting_id}/occurrences/{quote(original_key(original_start), safe=':')}"
+    return f"{path}/{page}" if page else path
+
+
+@dataclass(frozen=True)
+class OccurrenceRow:
+    meeting_id: int
+    url: str  # the meeting's page
+    date: str
+    iso_date: str
+    weekday: Text
+    time: str
+    title: str
+    host: str
+    cancelled: bool
+    changed: bool
+    past: bool
+    record_url: str
+    page_url: str  # the occurrence's page; "" for those who may not change it
+
+
+def occurrence_row(o: Occurrence, *, now: dt.datetime, editable: bool = False) -> OccurrenceRow:
+    meeting_id = o.meeting.id or 0
+    return OccurrenceRow(
+        meeting_id=meeting_id, url=f"/meetings/{meeting_id}", date=day_text(o.start),
+        iso_date=o.start.astimezone(LOCAL).date().isoformat(), weekday=weekday(o.start),
+        time=time_range(o.start, o.end), title=o.title, host=o.meeting.host_unit_name,
+        cancelled=o.cancelled or o.meeting.status == "cancelled", changed=o.changed, past=o.end <= now,
+        record_url=occurrence_path(meeting_id, o.original_start, "record"),
+        page_url=occurrence_path(meeting_id, o.original_start) if editable else "",
+    )
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    when: str  # the checked occurrence, dd/mm/yyyy HH:MM
+    message: Text
+    other_url: str  # the other meeting's page, "" when there is none (capacity, notice)
+
+
+@dataclass(frozen=True)
+class Conflicts:
+    hard: list[ConflictRow]
+    warnings: list[ConflictRow]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.hard or self.warnings)
+
+
+def conflict_rows(conflicts: Iterable[PlanConflict]) -> Conflicts:
+    hard: list[ConflictRow] = []
+    warnings: list[ConflictRow] = []
+    for c in conflicts:
+        row = ConflictRow(
+            when=f"{day_text(c.occurrence)} {clock_text(c.occurrence)}", message=c.message,
+            other_url=f"/meetings/{c.other_meeting_id}" if c.other_meeting_id else "",
+        )
+        (hard if c.severity == "hard" else warnings).append(row)
+    return Conflicts(hard, warnings)
+
+
+NO_CONFLICTS = Conflicts([], [])
