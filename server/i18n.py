@@ -27,11 +27,14 @@ class Text:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return self.msgid.format(**self.params) if self.params else self.msgid
+        params = {k: str(v) for k, v in self.params.items()}
+        return self.msgid.format(**params) if params else self.msgid
 
     def render(self, translations: Translations) -> str:
         text = translations.gettext(self.msgid)
-        return text.format(**self.params) if self.params else text
+        # A parameter may itself be a message ("Weekly" inside "{frequency}, 12 times").
+        params = {k: v.render(translations) if isinstance(v, Text) else v for k, v in self.params.items()}
+        return text.format(**params) if params else text
 
 
 def N_(msgid: str, **params: Any) -> Text:

@@ -168,6 +168,7 @@ def _context(session: Session, actor: User, meeting_id: int | None, form: PlanFo
         "level_roots": level_roots,
         "level_root_codes": {u.code for u in level_roots},
         "levels": levels,
+        "level_names": units.level_names(session),
         "level_rows": form.rows_to_show(),
         "people": _people(session),
     }

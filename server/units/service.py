@@ -157,6 +157,15 @@ def levels(session: Session) -> list[str]:
     return list(seen)
 
 
+def level_names(session: Session) -> dict[str, str]:
+    """A readable name for each level, from the data itself: the kinds of its units
+    ("ward" → "phường / xã / thị trấn"), since level codes are whatever the import said."""
+    kinds: dict[str, dict[str, None]] = {}
+    for level, kind in session.exec(select(Unit.level, Unit.kind).where(Unit.active == True).order_by(col(Unit.id))).all():  # noqa: E712
+        kinds.setdefault(level, {}).setdefault(kind, None)
+    return {level: " / ".join(found) for level, found in kinds.items()}
+
+
 def set_fields(session: Session, unit: Unit, *, actor: str = "", batch: str = "", **values: object) -> bool:
     """Apply changed values and record each change in the unit's history."""
     changed = False

@@ -64,6 +64,7 @@ def _search_page(session: Session, q: str, level: str, include_inactive: bool) -
         "parents": {u.code: codes.get(u.parent_id or 0, "") for u in results},
         "names": {u.id: u.name for u in service.all_units(session, include_inactive=True)},
         "levels": service.levels(session),
+        "level_names": service.level_names(session),
         "forest": service.tree(session) if not (q or level) else [],
     }
 

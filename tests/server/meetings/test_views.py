@@ -106,14 +106,16 @@ def test_the_secretary_checks_then_saves_the_city_wide_weekly_briefing(secretary
     form = secretary.get("/meetings/new")
     assert form.status_code == 200
     assert 'name="action" value="check"' in form.text and 'name="action" value="save"' in form.text
-    assert "Every ward under Thành phố Cần Thơ (85)" in text_of(form.text)
+    assert "Every phường / thị trấn / xã under Thành phố Cần Thơ (85)" in text_of(form.text)
 
     checked = secretary.submit("/meetings/new", briefing(action="check"))
     assert checked.status_code == 200
     seen = text_of(checked.text)
     assert "116 units" in seen and "1 person" in seen and "10 occurrences" in seen
-    levels = dict(re.findall(r"<tr><td>(\w+)</td><td>(\d+)</td></tr>", checked.text))
-    assert levels == {"city": "1", "district": "9", "ward": "85", "department": "21"}
+    levels = dict(re.findall(r"<tr><td>([^<]+)</td><td>(\d+)</td></tr>", checked.text))
+    # levels are named by the kinds of their units, from the data
+    assert levels == {"thành phố": "1", "quận / huyện": "9", "phường / thị trấn / xã": "85",
+                      "văn phòng / sở / thanh tra / ban / đài": "21"}
     assert 'id="conflicts-title"' not in checked.text  # warnings (a holiday, short notice) may depend on the date
     assert saved_occurrences() == []  # Check saves nothing
     assert 'value="Giao ban tuần — UBND thành phố"' in checked.text  # the form keeps what was typed
@@ -291,7 +293,7 @@ def test_a_district_secretary_plans_only_for_her_district(app: Starlette) -> Non
     assert form.status_code == 200
     hosts = re.findall(r'<option value="([^"]+)"[^>]*>', form.text.split('id="host_unit"')[1].split("</select>")[0])
     assert hosts[0] == "ct.ninh-kieu" and len(hosts) == 14 and "ct" not in hosts
-    assert "Every ward under Quận Ninh Kiều (13)" in text_of(form.text)
+    assert "Every phường / thị trấn / xã under Quận Ninh Kiều (13)" in text_of(form.text)
     refused = district.submit("/meetings/new", briefing(action="check"))  # hosted by the city
     assert refused.status_code == 403
     assert re.search(r'id="host_unit-error">You do not act for this unit.</p>', refused.text)
