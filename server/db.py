@@ -19,6 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 from starlette.concurrency import run_in_threadpool
 
+from server.errors import Conflict
+from server.i18n import N_
+
 # Named constraints, so later SQLite batch migrations can drop or alter them by name.
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -90,8 +93,15 @@ class Database:
                 raise
 
     def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        with self.session() as session:
-            return fn(session, *args, **kwargs)
+        try:
+            with self.session() as session:
+                return fn(session, *args, **kwargs)
+        except sa.exc.OperationalError as exc:
+            # SQLite lets one writer at a time; a writer that waited past the timeout, or whose
+            # snapshot another writer overtook, gets this. Nothing was written: say so (409).
+            if "database is locked" in str(exc) or "busy" in str(exc).lower():
+                raise Conflict(N_("Another change was being saved at the same moment. Nothing was saved; try again.")) from None
+            raise
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run the service ``fn(session, *args, **kwargs)`` in a thread, in one transaction."""

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
 
 from server import permissions
@@ -348,6 +349,24 @@ def get_editable(session: Session, actor: User, meeting_id: int, version: int | 
     return meeting
 
 
+def _claim(session: Session, meeting: Meeting, version: int | None) -> None:
+    """Take the next version with one compare-and-set UPDATE, so that of two secretaries
+    saving the same meeting at once exactly one wins: the other's UPDATE finds the version
+    already moved on (PostgreSQL waits on the row lock, then sees it) and gets 409."""
+    expected = meeting.version if version is None else version
+    result = session.execute(
+        sa.update(Meeting).where(col(Meeting.id) == meeting.id, col(Meeting.version) == expected).values(version=expected + 1)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            N_("Someone else changed this meeting after you opened it (version {theirs}, yours {yours}). Reload it and make your change again.",
+               theirs=expected + 1, yours=expected),
+            fields={"version": N_("Changed since you read it: reload.")},
+        )
+    meeting.version = expected + 1
+    session.add(meeting)
+
+
 def as_input(session: Session, meeting: Meeting) -> MeetingInput:
     """The stored plan, as a whole input (PATCH fills in what it does not change)."""
     from server.meetings.participants import LevelChoice
@@ -380,10 +399,10 @@ def update(
     conflicts = conflicts_of(session, prepared, max_endpoints=max_endpoints, exclude={meeting_id}, skip=moved)
     _refuse_hard(conflicts, confirm)
     times_changed = (meeting.start, meeting.end, meeting.rrule) != (prepared.data.start, prepared.data.end, prepared.rule)
+    _claim(session, meeting, version)
     _apply(meeting, prepared)
     if times_changed:  # the occurrences are new ones: old exceptions no longer name any of them
         session.exec(delete(OccurrenceOverride).where(col(OccurrenceOverride.meeting_id) == meeting_id))
-    meeting.version += 1
     meeting.sequence += 1
     meeting.updated_at = utcnow()
     session.add(meeting)
@@ -395,8 +414,8 @@ def update(
 
 def cancel(session: Session, actor: User, meeting_id: int, *, version: int | None = None, ip: str = "") -> Meeting:
     meeting = get_editable(session, actor, meeting_id, version)
+    _claim(session, meeting, version)
     meeting.status = "cancelled"
-    meeting.version += 1
     meeting.sequence += 1
     meeting.updated_at = utcnow()
     session.add(meeting)
@@ -533,7 +552,7 @@ def change_occurrence(
         prepared.rule, prepared.starts = follower_rule, recurrence.starts(prepared.data.start, follower_rule)
     conflicts = conflicts_of(session, prepared, max_endpoints=max_endpoints, exclude={meeting_id})
     _refuse_hard(conflicts, confirm)
-    meeting.version += 1
+    _claim(session, meeting, version)
     meeting.updated_at = utcnow()
     if scope == "this":
         override = session.exec(select(OccurrenceOverride).where(
@@ -567,7 +586,7 @@ def cancel_occurrence(
         return cancel(session, actor, meeting_id, ip=ip)
     if scope not in ("this", "following"):
         raise InvalidInput(N_("The scope is this, following or series."), fields={"scope": N_("The scope is this, following or series.")})
-    meeting.version += 1
+    _claim(session, meeting, version)
     meeting.sequence += 1
     meeting.updated_at = utcnow()
     if scope == "following":
