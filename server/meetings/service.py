@@ -21,7 +21,7 @@ from server.i18n import N_, Text
 from server.meetings import recurrence
 from server.meetings.conflicts import Conflict as PlanConflict
 from server.meetings.conflicts import Slot, day_off_conflicts, find_conflicts, notice_conflicts
-from server.meetings.models import Meeting, MeetingParticipant, MeetingSelection, OccurrenceOverride
+from server.meetings.models import Meeting, MeetingParticipant, MeetingSelection, Minutes, OccurrenceOverride, RollCall
 from server.meetings.participants import Choice, Expansion, expand
 from server.text import fold, nfc
 from server.units import service as units
@@ -349,6 +349,20 @@ def get_editable(session: Session, actor: User, meeting_id: int, version: int | 
     return meeting
 
 
+def _refuse_if_recorded(session: Session, meeting_id: int, since: dt.datetime | None = None) -> None:
+    """Roll-call and minutes belong to an occurrence's original start; changing which
+    occurrences exist would leave them pointing at nothing, so such a change is refused."""
+    for model in (RollCall, Minutes):
+        query = select(model.id).where(model.meeting_id == meeting_id)
+        if since is not None:
+            query = query.where(col(model.original_start) >= since)
+        if session.exec(query).first() is not None:
+            raise Conflict(N_(
+                "Occurrences of this meeting already have a roll-call or minutes, so its times cannot change. "
+                "Move single occurrences instead, or change the following ones from a later occurrence."
+            ))
+
+
 def _claim(session: Session, meeting: Meeting, version: int | None) -> None:
     """Take the next version with one compare-and-set UPDATE, so that of two secretaries
     saving the same meeting at once exactly one wins: the other's UPDATE finds the version
@@ -399,6 +413,8 @@ def update(
     conflicts = conflicts_of(session, prepared, max_endpoints=max_endpoints, exclude={meeting_id}, skip=moved)
     _refuse_hard(conflicts, confirm)
     times_changed = (meeting.start, meeting.end, meeting.rrule) != (prepared.data.start, prepared.data.end, prepared.rule)
+    if times_changed:
+        _refuse_if_recorded(session, meeting_id)
     _claim(session, meeting, version)
     _apply(meeting, prepared)
     if times_changed:  # the occurrences are new ones: old exceptions no longer name any of them
@@ -552,6 +568,8 @@ def change_occurrence(
         prepared.rule, prepared.starts = follower_rule, recurrence.starts(prepared.data.start, follower_rule)
     conflicts = conflicts_of(session, prepared, max_endpoints=max_endpoints, exclude={meeting_id})
     _refuse_hard(conflicts, confirm)
+    if scope == "following":
+        _refuse_if_recorded(session, meeting_id, since=current.original_start)
     _claim(session, meeting, version)
     meeting.updated_at = utcnow()
     if scope == "this":
@@ -590,6 +608,7 @@ def cancel_occurrence(
     meeting.sequence += 1
     meeting.updated_at = utcnow()
     if scope == "following":
+        _refuse_if_recorded(session, meeting_id, since=current.original_start)
         _end_series_before(session, meeting, current.original_start)
         audit.record(session, "series_ended", actor=actor, target=str(meeting_id), ip=ip, at=current.original_start.isoformat())
     else:

@@ -276,3 +276,24 @@ def test_a_series_landing_on_tet_or_a_weekend_is_warned_about(browser: Browser, 
     saturday = plan(kind="ad_hoc", start="2027-03-06T08:00:00+07:00", end="2027-03-06T09:00:00+07:00", chair="thuky",
                     participants={"units": ["ct.co-do"], "levels": [], "users": []})
     assert [c["kind"] for c in browser.post("/api/meetings/check", json=saturday, headers=secretary).json()["conflicts"]] == ["day_off"]
+
+
+def test_times_of_a_meeting_with_records_cannot_change(browser: Browser, app: Starlette, secretary: dict[str, str]) -> None:
+    from server.meetings import records
+    from server.units import service as units
+
+    created = browser.post("/api/meetings", json=plan(recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=4"), headers=secretary).json()
+    with app.state.giaoban.db.session() as session:
+        tan_an = units.by_code(session, "ct.ninh-kieu.tan-an")
+        first = dt.datetime.fromisoformat(created["start"]).astimezone(dt.UTC)
+        records.set_status(session, created["id"], first, tan_an.id or 0, "present_online")
+    moved = browser.patch(f"/api/meetings/{created['id']}", json={"version": 1, "start": at(monday(), 9), "end": at(monday(), 11)}, headers=secretary)
+    assert moved.status_code == 409
+    assert "điểm danh" in moved.json()["error"]["message"]
+    retitled = browser.patch(f"/api/meetings/{created['id']}", json={"version": 1, "title": "Giao ban tuần (mới)"}, headers=secretary)
+    assert retitled.status_code == 200  # what does not touch the occurrences still changes
+    later = at(monday() + dt.timedelta(weeks=2), 8)
+    following = browser.patch(f"/api/meetings/{created['id']}/occurrences/{later}",
+                              json={"start": at(monday() + dt.timedelta(weeks=2), 9), "end": at(monday() + dt.timedelta(weeks=2), 11), "scope": "following"},
+                              headers=secretary)
+    assert following.status_code == 200  # the records are before the cut
