@@ -8,31 +8,10 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
+from tests.support.meetings import at, monday, plan
 from tests.support.web import Browser, api_token
 
-LOCAL = dt.timezone(dt.timedelta(hours=7))
 
-
-def monday(weeks_ahead: int = 3) -> dt.date:
-    today = dt.date.today()
-    return today + dt.timedelta(days=(7 - today.weekday()) % 7 + 7 * weeks_ahead)
-
-
-def at(day: dt.date, hour: int, minute: int = 0) -> str:
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=LOCAL).isoformat()
-
-
-def plan(**changes: Any) -> dict[str, Any]:
-    day = monday()
-    body: dict[str, Any] = {
-        "title": "Giao ban tuần — UBND thành phố",
-        "start": at(day, 8), "end": at(day, 10),
-        "host_unit": "ct", "chair": "lanhdao", "kind": "regular",
-        "agenda": ["Tình hình kinh tế - xã hội tuần qua", "Nhiệm vụ tuần tới"],
-        "participants": {"units": ["ct.so-tttt"], "levels": [{"under": "ct.ninh-kieu", "level": "ward"}], "users": []},
-    }
-    body.update(changes)
-    return body
 
 
 CITY_WIDE = {"units": ["ct"], "levels": [{"under": "ct", "level": "district"}, {"under": "ct", "level": "ward"},

@@ -3,7 +3,6 @@ for those who may see the meeting, changes only by its editors, and the size lim
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import struct
@@ -18,35 +17,14 @@ from starlette.applications import Starlette
 
 from server.app import create_app
 from server.settings import Settings
+from tests.support.meetings import at, monday, plan
 from tests.support.web import Browser, api_token, other_browser
 
-LOCAL = dt.timezone(dt.timedelta(hours=7))
 DOCX_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
 XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-
-def monday(weeks_ahead: int = 3) -> dt.date:
-    today = dt.date.today()
-    return today + dt.timedelta(days=(7 - today.weekday()) % 7 + 7 * weeks_ahead)
-
-
-def at(day: dt.date, hour: int, minute: int = 0) -> str:
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=LOCAL).isoformat()
-
-
-def plan(**changes: Any) -> dict[str, Any]:
-    day = monday()
-    body: dict[str, Any] = {
-        "title": "Giao ban tuần — UBND thành phố",
-        "start": at(day, 8), "end": at(day, 10),
-        "host_unit": "ct", "chair": "lanhdao", "kind": "regular",
-        "agenda": ["Tình hình kinh tế - xã hội tuần qua", "Nhiệm vụ tuần tới"],
-        "participants": {"units": ["ct.so-tttt"], "levels": [{"under": "ct.ninh-kieu", "level": "ward"}], "users": []},
-    }
-    body.update(changes)
-    return body
 
 
 # --- real files, made by hand ---------------------------------------------------------------

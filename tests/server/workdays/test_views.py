@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from server.audit.models import AuditEntry
 from server.db import Database
 from server.i18n import LANG_COOKIE
-from server.workdays import service, views
+from server.workdays import service
 from server.workdays.models import Holiday
 from tests.support.web import Browser
 
