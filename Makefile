@@ -23,6 +23,7 @@ test: $(VENV)/.installed system-deps typecheck
 	$(PY) -m pytest
 
 typecheck: $(VENV)/.installed
+	$(VENV)/bin/ruff check server media tests bench migrations
 	$(VENV)/bin/mypy
 
 # Debian's PostgreSQL server, for the migration and database tests (started by the tests).
