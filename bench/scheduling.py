@@ -22,7 +22,7 @@ from server.accounts import service as accounts
 from server.app import create_app
 from server.db import Database
 from server.meetings import service as meetings
-from server.meetings.participants import Choice, LevelChoice
+from server.meetings.participants import Choice
 from server.migrate import upgrade_to_head
 from server.settings import load_settings
 from server.units import service as units
