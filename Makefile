@@ -26,13 +26,20 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/ruff check server media tests bench migrations
 	$(VENV)/bin/mypy
 
-# Debian's PostgreSQL server, for the migration and database tests (started by the tests).
+# Debian's PostgreSQL server (the migration and database tests start it) and Node.js with
+# Mozilla's ical.js (Thunderbird's parser: the calendar tests read our output with it).
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  echo "installing Debian's postgresql for the test suite"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 	fi
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "installing Debian's nodejs and npm for the calendar tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	fi
+	cd tests/support/icaljs && npm ci --no-audit --no-fund --loglevel=error
 
 ## make messages: extract translatable strings and update both catalogues
 messages: $(VENV)/.installed

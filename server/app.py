@@ -31,6 +31,11 @@ from server.responses import exception_handlers
 from server.settings import Settings, load_settings
 from server.templating import Pages
 from server.units import admin as units_admin
+from server.calendar import views as calendar_views
+from server.mail import views as mail_views
+from server.mail.outbox import RetryPolicy
+from server.mail.sender import OutboxSender
+from server.mail.transport import make_transport
 from server.meetings import api as meetings_api
 from server.meetings import documents_views as meetings_documents
 from server.meetings import records_views as meetings_records
@@ -62,6 +67,8 @@ def all_routes() -> list[BaseRoute]:
         *meetings_records.routes,
         *meetings_views.routes,
         *workdays_views.routes,
+        *calendar_views.routes,
+        *mail_views.routes,
         Route("/metrics", metrics_view, name="metrics"),
         Route("/api/openapi.json", openapi_view, name="openapi"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -74,10 +81,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = all_routes()
     metrics = Metrics()
 
+    def new_sender() -> OutboxSender:
+        transport = make_transport(settings.smtp_url.get_secret_value(), settings.var_dir / "outbox")
+        return OutboxSender(db, transport, envelope_from=settings.mail_from,
+                            policy=RetryPolicy(max_attempts=settings.mail_max_attempts))
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        db.dispose()
+        # One sender per running loop: the lifespan owns it, starts it, and closes it. (Tests
+        # may run the app in several loops at once; each gets its own.)
+        state: AppState = app.state.giaoban
+        previous, state.outbox_sender = state.outbox_sender, new_sender()
+        if settings.mail_sender:
+            state.outbox_sender.start()
+        try:
+            yield
+        finally:
+            await state.outbox_sender.close()
+            state.outbox_sender = previous
+            db.dispose()
 
     app = Starlette(
         routes=routes,
@@ -113,5 +135,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         metrics=metrics,
         version=app_version(),
         openapi=build_spec(routes, app_version()),
+        outbox_sender=new_sender(),  # not started: wake() is a no-op until a lifespan runs one
     )
     return app

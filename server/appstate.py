@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 if TYPE_CHECKING:
     from server.accounts.tokens import TokenSigner
     from server.db import Database
+    from server.mail.sender import OutboxSender
     from server.i18n import Catalogues
     from server.metrics import Metrics
     from server.ratelimit import LoginThrottle
@@ -28,6 +29,7 @@ class AppState:
     metrics: Metrics
     version: str
     openapi: dict[str, Any]
+    outbox_sender: OutboxSender
 
 
 def app_state(connection: HTTPConnection) -> AppState:

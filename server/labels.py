@@ -55,6 +55,9 @@ LABELS: dict[str, dict[str, Text]] = {
         "document_removed": N_("Document removed"),
         "roll_call_recorded": N_("Roll-call recorded"),
         "minutes_saved": N_("Minutes saved"),
+        "feed_created": N_("Calendar feed link created"),
+        "feed_revoked": N_("Calendar feed link revoked"),
+        "mail_resent": N_("Mail resent"),
     },
 }
 

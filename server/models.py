@@ -6,6 +6,8 @@ from sqlmodel import SQLModel
 
 from server.accounts.models import User
 from server.audit.models import AuditEntry
+from server.calendar.models import FeedToken
+from server.mail.models import OutboxMessage
 from server.meetings.models import (
     Meeting,
     MeetingDocument,
@@ -21,6 +23,6 @@ from server.workdays.models import Holiday
 metadata = SQLModel.metadata
 
 __all__ = [
-    "AuditEntry", "Holiday", "Meeting", "MeetingDocument", "MeetingParticipant", "MeetingSelection", "Minutes",
-    "OccurrenceOverride", "RollCall", "Unit", "UnitChange", "User", "metadata",
+    "AuditEntry", "FeedToken", "Holiday", "Meeting", "MeetingDocument", "MeetingParticipant", "MeetingSelection", "Minutes",
+    "OccurrenceOverride", "OutboxMessage", "RollCall", "Unit", "UnitChange", "User", "metadata",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_seconds: int = Field(default=15 * 60, ge=1)
+    mail_from: str = "Giao Ban <giaoban@cantho.gov.vn.test>"  # ORGANIZER of invitations; replies come back here
+    smtp_url: SecretStr = SecretStr("")  # empty: .eml files in {var_dir}/outbox
+    mail_max_attempts: int = Field(default=12, ge=1)
+    mail_sender: bool = True  # run the outbox sender in this process (one per deployment is enough)
     max_endpoints: int = Field(default=150, ge=1)  # what the media plane carries at once
     max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
@@ -45,6 +49,15 @@ class Settings(BaseSettings):
     def _known_locale(cls, value: str) -> str:
         if value not in ("vi", "en"):
             raise ValueError("must be 'vi' or 'en'")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _readable_smtp_url(cls, value: SecretStr) -> SecretStr:
+        from server.mail.transport import parse_smtp_url
+
+        if value.get_secret_value().strip():
+            parse_smtp_url(value.get_secret_value())  # a clear ValueError, never showing the password
         return value
 
     @model_validator(mode="after")

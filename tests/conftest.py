@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.postgres", "tests.support.web"]
+pytest_plugins = ["tests.support.postgres", "tests.support.web", "tests.support.icaljs"]

@@ -1,0 +1,1 @@
+"""Calendar: iCalendar objects (``ics``), subscription feeds and their tokens, downloads."""

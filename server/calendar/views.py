@@ -1,0 +1,199 @@
+"""Calendar routes: the subscription feeds (``/calendar/{secret}.ics``, no login: the secret is
+the key), the download of one meeting (``/api/meetings/{id}/ics``) and the page where a person
+makes and revokes feed links (``/calendar/feeds``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from email.utils import format_datetime
+from typing import Any
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from server.accounts.models import User
+from server.accounts.views import client_ip
+from server.api import ApiDoc, Param, api_route
+from server.appstate import app_state
+from server.auth import api_user, page_user
+from server.calendar import ics, service
+from server.calendar.models import FeedToken
+from server.errors import InvalidInput
+from server.i18n import N_, Translations, render
+from server.openapi import ERROR_TEXT
+from server.templating import current_translations
+from server.units import service as units
+
+CONTENT_TYPE = "text/calendar; charset=utf-8"
+# Subscribers poll hourly (REFRESH-INTERVAL); a shared cache must not keep a secret feed, and
+# a client may reuse its copy for five minutes before asking again with If-None-Match.
+FEED_CACHE = "private, max-age=300"
+
+
+# --- the feed -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    body: bytes
+    last_modified: dt.datetime | None
+
+
+def _feed(session: Session, secret: str, public_url: str, organizer: ics.Mailbox, translations: Translations) -> RenderedFeed | None:
+    owner = service.resolve(session, secret)
+    if owner is None:
+        return None
+    events = service.feed_events(session, owner, public_url=public_url, organizer=organizer)
+    body = ics.feed(events, service.feed_name(owner, translations), labels=service.labels(translations))
+    changed = [e.updated_at for e in events if e.updated_at is not None]
+    return RenderedFeed(body, max(changed) if changed else None)
+
+
+def etag_of(body: bytes) -> str:
+    return f'"{hashlib.sha256(body).hexdigest()[:40]}"'
+
+
+def _matches(header: str, etag: str) -> bool:
+    """If-None-Match (RFC 9110 §13.1.2): a list of tags, weak ones compared weakly, or *."""
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+async def feed_view(request: Request) -> Response:
+    state = app_state(request)
+    # Feeds are read by calendar clients, not people with a language cookie: the default locale.
+    translations = state.catalogues.get(state.settings.default_locale)
+    rendered = await state.db.run(
+        _feed, str(request.path_params["token"]), state.settings.effective_public_url,
+        service.organizer(state.settings), translations,
+    )
+    if rendered is None:
+        message = render(N_("This calendar feed does not exist or was revoked."), current_translations.get())
+        return PlainTextResponse(message + "\n", status_code=404, headers={"Cache-Control": "no-store"})
+    headers = {"ETag": etag_of(rendered.body), "Cache-Control": FEED_CACHE}
+    if rendered.last_modified is not None:
+        headers["Last-Modified"] = format_datetime(rendered.last_modified.astimezone(dt.UTC), usegmt=True)
+    if _matches(request.headers.get("if-none-match", ""), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type=CONTENT_TYPE, headers=headers)
+
+
+# --- one meeting's download -----------------------------------------------------------------------
+
+
+def _download(session: Session, viewer: User, meeting_id: int, public_url: str, organizer: ics.Mailbox, translations: Translations) -> bytes:
+    event = service.meeting_event(session, viewer, meeting_id, public_url=public_url, organizer=organizer)
+    return ics.publish([event], labels=service.labels(translations))
+
+
+async def api_meeting_ics(request: Request) -> Response:
+    viewer = api_user(request)
+    raw = str(request.path_params["id"])
+    if not raw.isdigit():
+        raise InvalidInput(N_("Some fields are invalid."), fields={"id": N_("Must be a whole number.")})
+    state = app_state(request)
+    body = await state.db.run(_download, viewer, int(raw), state.settings.effective_public_url,
+                              service.organizer(state.settings), current_translations.get())
+    return Response(body, media_type=CONTENT_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="giaoban-{raw}.ics"', "Cache-Control": "private, no-cache"})
+
+
+def _download_responses() -> dict[str, Any]:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {
+        "200": {"description": "The meeting as METHOD:PUBLISH (master, moved occurrences, EXDATE for cancelled ones)",
+                "content": {"text/calendar": {"schema": {"type": "string"}}}},
+        **{str(code): {"description": ERROR_TEXT[code], "content": error} for code in (401, 404, 422)},
+    }
+
+
+# --- the page of feed links ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A working link as the page shows it (the secret is gone: only its use is shown)."""
+
+    id: int
+    name: str
+    code: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class NewLink:
+    """A link just made: shown once, in both forms a calendar client takes."""
+
+    owner: str
+    https: str
+    webcal: str
+
+
+def _row(token: FeedToken, name: str = "", code: str = "") -> FeedRow:
+    return FeedRow(token.id or 0, name, code, token.created_at, token.last_used_at)
+
+
+def _links(public_url: str, secret: str, owner: str) -> NewLink:
+    https = f"{public_url}/calendar/{secret}.ics"
+    return NewLink(owner, https, "webcal://" + https.split("://", 1)[1])
+
+
+def _context(session: Session, user: User) -> dict[str, Any]:
+    found = service.listing(session, user)
+    return {
+        "own": _row(found.own) if found.own is not None else None,
+        "unit_feeds": [_row(f.token, f.unit.name, f.unit.code) for f in found.units],
+        "choices": [(u.code, u.name) for u in found.choices],
+        "show_units": bool(found.choices or found.units),
+        "new_link": None,
+        "done": "",
+    }
+
+
+def _create(session: Session, actor: User, unit_code: str, ip: str) -> tuple[str, str]:
+    unit = units.by_code(session, unit_code) if unit_code else None
+    _token, secret = service.create(session, actor, unit=unit, ip=ip)
+    return secret, unit.name if unit is not None else actor.full_name
+
+
+async def feeds_page(request: Request) -> Response:
+    user = page_user(request)
+    state = app_state(request)
+    context = await state.db.run(_context, user)
+    done = request.query_params.get("done", "")
+    context["done"] = done if done in ("revoked",) else ""
+    return state.pages.render(request, "calendar/feeds.html", context)
+
+
+async def feeds_action(request: Request) -> Response:
+    user = page_user(request)
+    state = app_state(request)
+    form = await request.form()
+    action, unit_code, token_id = str(form.get("action", "")), str(form.get("unit", "")).strip()[:100], str(form.get("token", ""))
+    await form.close()
+    if action == "revoke" and token_id.isdigit():
+        await state.db.run(service.revoke, user, int(token_id), ip=client_ip(request))
+        return RedirectResponse("/calendar/feeds?done=revoked", status_code=303)
+    if action != "create":
+        raise InvalidInput(N_("Nothing was changed."))
+    secret, owner = await state.db.run(_create, user, unit_code, client_ip(request))
+    # Answered here rather than after a redirect: the secret is not stored anywhere to show later.
+    context = await state.db.run(_context, user)
+    context["new_link"] = _links(state.settings.effective_public_url, secret, owner)
+    return state.pages.render(request, "calendar/feeds.html", context)
+
+
+routes = [
+    Route("/calendar/feeds", feeds_page, methods=["GET"], name="calendar_feeds"),
+    Route("/calendar/feeds", feeds_action, methods=["POST"], name="calendar_feeds_action"),
+    Route("/calendar/{token}.ics", feed_view, methods=["GET"], name="calendar_feed"),
+    api_route("/api/meetings/{id}/ics", api_meeting_ics, methods=["GET"], name="api_meeting_ics", doc=ApiDoc(
+        "The meeting as an iCalendar file (METHOD:PUBLISH) to import into a calendar", "calendar",
+        params=(Param("id", "Meeting id", "integer", where="path"),), errors=(404, 422),
+        extra={"responses": _download_responses()})),
+]
