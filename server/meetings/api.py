@@ -17,6 +17,7 @@ from server.appstate import app_state
 from server.auth import api_user
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_
+from server.mail.invitations import notifier
 from server.meetings import schemas, service
 from server.meetings.participants import level_counts
 from server.meetings.schemas import CancelIn, MeetingIn, MeetingPatch, OccurrencePatch
@@ -72,9 +73,11 @@ def _out(session: Session, meeting: Any, public_url: str, conflicts: list[Any] |
     return body
 
 
-def _create(session: Session, actor: User, body: MeetingIn, max_endpoints: int, public_url: str, ip: str) -> dict[str, Any]:
+def _create(session: Session, actor: User, body: MeetingIn, max_endpoints: int, public_url: str, ip: str,
+            notify: service.Notifier | None = None) -> dict[str, Any]:
     try:
-        meeting, conflicts = service.create(session, actor, body.as_input(), max_endpoints=max_endpoints, confirm=body.confirm, ip=ip)
+        meeting, conflicts = service.create(session, actor, body.as_input(), max_endpoints=max_endpoints, confirm=body.confirm, ip=ip,
+                                            notify=notify)
     except Conflict as exc:
         _raise_with_conflicts(session, exc)
         raise
@@ -85,7 +88,9 @@ async def api_create(request: Request) -> Response:
     actor = api_user(request)
     body = await parse_body(request, MeetingIn)
     state = app_state(request)
-    result = await state.db.run(_create, actor, body, state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request))
+    result = await state.db.run(_create, actor, body, state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request),
+                                notifier(state))
+    state.outbox_sender.wake()
     return JSONResponse(result, status_code=201)
 
 
@@ -129,7 +134,8 @@ async def api_get(request: Request) -> Response:
     return JSONResponse(await state.db.run(_get, viewer, _meeting_id(request), state.settings.effective_public_url))
 
 
-def _patch(session: Session, actor: User, meeting_id: int, body: MeetingPatch, max_endpoints: int, public_url: str, ip: str) -> dict[str, Any]:
+def _patch(session: Session, actor: User, meeting_id: int, body: MeetingPatch, max_endpoints: int, public_url: str, ip: str,
+           notify: service.Notifier | None = None) -> dict[str, Any]:
     current = service.as_input(session, service.get_editable(session, actor, meeting_id, body.version))
     changes: dict[str, Any] = {}
     for name in ("title", "start", "end", "host_unit", "chair", "kind", "description", "recurrence"):
@@ -142,7 +148,7 @@ def _patch(session: Session, actor: User, meeting_id: int, body: MeetingPatch, m
         changes["participants"] = body.participants.choice()
     try:
         meeting, conflicts = service.update(session, actor, meeting_id, replace(current, **changes), version=body.version,
-                                            max_endpoints=max_endpoints, confirm=body.confirm, ip=ip)
+                                            max_endpoints=max_endpoints, confirm=body.confirm, ip=ip, notify=notify)
     except Conflict as exc:
         _raise_with_conflicts(session, exc)
         raise
@@ -153,12 +159,15 @@ async def api_patch(request: Request) -> Response:
     actor = api_user(request)
     body = await parse_body(request, MeetingPatch)
     state = app_state(request)
-    return JSONResponse(await state.db.run(_patch, actor, _meeting_id(request), body, state.settings.max_endpoints,
-                                           state.settings.effective_public_url, client_ip(request)))
+    result = await state.db.run(_patch, actor, _meeting_id(request), body, state.settings.max_endpoints,
+                                state.settings.effective_public_url, client_ip(request), notifier(state))
+    state.outbox_sender.wake()
+    return JSONResponse(result)
 
 
-def _cancel(session: Session, actor: User, meeting_id: int, body: CancelIn, public_url: str, ip: str) -> dict[str, Any]:
-    return _out(session, service.cancel(session, actor, meeting_id, version=body.version, ip=ip), public_url)
+def _cancel(session: Session, actor: User, meeting_id: int, body: CancelIn, public_url: str, ip: str,
+            notify: service.Notifier | None = None) -> dict[str, Any]:
+    return _out(session, service.cancel(session, actor, meeting_id, version=body.version, ip=ip, notify=notify), public_url)
 
 
 async def _optional_body(request: Request, model: type[Any]) -> Any:
@@ -171,7 +180,10 @@ async def api_cancel(request: Request) -> Response:
     actor = api_user(request)
     body = await _optional_body(request, CancelIn)
     state = app_state(request)
-    return JSONResponse(await state.db.run(_cancel, actor, _meeting_id(request), body, state.settings.effective_public_url, client_ip(request)))
+    result = await state.db.run(_cancel, actor, _meeting_id(request), body, state.settings.effective_public_url, client_ip(request),
+                                notifier(state))
+    state.outbox_sender.wake()
+    return JSONResponse(result)
 
 
 def _occurrence(session: Session, viewer: User, meeting_id: int, original: dt.datetime) -> dict[str, Any]:
@@ -180,11 +192,11 @@ def _occurrence(session: Session, viewer: User, meeting_id: int, original: dt.da
 
 
 def _change_occurrence(session: Session, actor: User, meeting_id: int, original: dt.datetime, body: OccurrencePatch,
-                       max_endpoints: int, public_url: str, ip: str) -> dict[str, Any]:
+                       max_endpoints: int, public_url: str, ip: str, notify: service.Notifier | None = None) -> dict[str, Any]:
     try:
         meeting, conflicts = service.change_occurrence(
             session, actor, meeting_id, original, start=body.start, end=body.end, title=body.title or "",
-            scope=body.scope, version=body.version, max_endpoints=max_endpoints, confirm=body.confirm, ip=ip)
+            scope=body.scope, version=body.version, max_endpoints=max_endpoints, confirm=body.confirm, ip=ip, notify=notify)
     except Conflict as exc:
         _raise_with_conflicts(session, exc)
         raise
@@ -198,12 +210,16 @@ async def api_occurrence(request: Request) -> Response:
     if request.method == "GET":
         return JSONResponse(await state.db.run(_occurrence, viewer, _meeting_id(request), original))
     body = await parse_body(request, OccurrencePatch)
-    return JSONResponse(await state.db.run(_change_occurrence, viewer, _meeting_id(request), original, body,
-                                           state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request)))
+    result = await state.db.run(_change_occurrence, viewer, _meeting_id(request), original, body,
+                                state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request), notifier(state))
+    state.outbox_sender.wake()
+    return JSONResponse(result)
 
 
-def _cancel_occurrence(session: Session, actor: User, meeting_id: int, original: dt.datetime, body: CancelIn, public_url: str, ip: str) -> dict[str, Any]:
-    meeting = service.cancel_occurrence(session, actor, meeting_id, original, scope=body.scope, version=body.version, ip=ip)
+def _cancel_occurrence(session: Session, actor: User, meeting_id: int, original: dt.datetime, body: CancelIn, public_url: str, ip: str,
+                       notify: service.Notifier | None = None) -> dict[str, Any]:
+    meeting = service.cancel_occurrence(session, actor, meeting_id, original, scope=body.scope, version=body.version, ip=ip,
+                                        notify=notify)
     return _out(session, meeting, public_url)
 
 
@@ -212,8 +228,10 @@ async def api_cancel_occurrence(request: Request) -> Response:
     body = await _optional_body(request, CancelIn)
     state = app_state(request)
     original = parse_time(request.path_params["original_start"], "original_start")
-    return JSONResponse(await state.db.run(_cancel_occurrence, actor, _meeting_id(request), original, body,
-                                           state.settings.effective_public_url, client_ip(request)))
+    result = await state.db.run(_cancel_occurrence, actor, _meeting_id(request), original, body,
+                                state.settings.effective_public_url, client_ip(request), notifier(state))
+    state.outbox_sender.wake()
+    return JSONResponse(result)
 
 
 ERRORS = (403, 404, 409, 422)

@@ -19,6 +19,7 @@ from server.appstate import app_state
 from server.auth import page_user
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
+from server.mail.invitations import notifier
 from server.meetings import service
 from server.meetings.display import NO_CONFLICTS, Conflicts, conflict_rows, day_text
 from server.meetings.form import QUICK_SEPARATOR, REPEAT_LABELS, REPEATS, Parsed, PlanForm
@@ -206,16 +207,16 @@ def _check(session: Session, actor: User, parsed: Parsed, meeting_id: int | None
 
 
 def _save(session: Session, actor: User, parsed: Parsed, meeting_id: int | None, version: int | None, confirm: bool,
-          max_endpoints: int, ip: str) -> int:
+          max_endpoints: int, ip: str, notify: service.Notifier | None = None) -> int:
     _readable(session, parsed)
     if meeting_id is None:
-        meeting, _ = service.create(session, actor, parsed.data, max_endpoints=max_endpoints, confirm=confirm, ip=ip)
+        meeting, _ = service.create(session, actor, parsed.data, max_endpoints=max_endpoints, confirm=confirm, ip=ip, notify=notify)
     else:
         if version is None:
             raise InvalidInput(N_("The meeting was not saved: some fields are invalid."),
                                fields={"version": N_("Changed since you read it: reload.")})
         meeting, _ = service.update(session, actor, meeting_id, parsed.data, version=version, max_endpoints=max_endpoints,
-                                    confirm=confirm, ip=ip)
+                                    confirm=confirm, ip=ip, notify=notify)
     return meeting.id or 0
 
 
@@ -249,7 +250,9 @@ async def _page(request: Request, meeting_id: int | None) -> Response:
     max_endpoints = state.settings.max_endpoints
     try:
         if action == "save":
-            saved = await state.db.run(_save, actor, parsed, meeting_id, form.version, form.confirm, max_endpoints, client_ip(request))
+            saved = await state.db.run(_save, actor, parsed, meeting_id, form.version, form.confirm, max_endpoints, client_ip(request),
+                                       notifier(state))
+            state.outbox_sender.wake()
             return RedirectResponse(f"/meetings/{saved}?saved=1", status_code=303)
         check = await state.db.run(_check, actor, parsed, meeting_id, form.version, max_endpoints)
     except (InvalidInput, Conflict, Forbidden) as exc:

@@ -17,6 +17,7 @@ from server.appstate import app_state
 from server.auth import page_user
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
+from server.mail.invitations import notifier
 from server.meetings import service
 from server.meetings.api import parse_time
 from server.meetings.display import (
@@ -95,19 +96,20 @@ def _version(raw: Any) -> int | None:
 
 
 def _move(session: Session, actor: User, meeting_id: int, original: dt.datetime, form: MoveForm, version: int | None,
-          max_endpoints: int, ip: str) -> int:
+          max_endpoints: int, ip: str, notify: service.Notifier | None = None) -> int:
     move = _read_move(form)
     meeting, _ = service.change_occurrence(
         session, actor, meeting_id, original, start=move.start, end=move.end, title=move.title, scope=move.scope,
-        version=version, max_endpoints=max_endpoints, confirm=form.confirm, ip=ip,
+        version=version, max_endpoints=max_endpoints, confirm=form.confirm, ip=ip, notify=notify,
     )
     return meeting.id or meeting_id
 
 
-def _cancel(session: Session, actor: User, meeting_id: int, original: dt.datetime, scope: str, version: int | None, ip: str) -> int:
+def _cancel(session: Session, actor: User, meeting_id: int, original: dt.datetime, scope: str, version: int | None, ip: str,
+            notify: service.Notifier | None = None) -> int:
     if scope not in dict(SCOPES):
         raise InvalidInput(N_("Nothing was changed."), fields={"scope": N_("Choose which occurrences change.")})
-    return service.cancel_occurrence(session, actor, meeting_id, original, scope=scope, version=version, ip=ip).id or meeting_id
+    return service.cancel_occurrence(session, actor, meeting_id, original, scope=scope, version=version, ip=ip, notify=notify).id or meeting_id
 
 
 async def _render(request: Request, viewer: User, meeting_id: int, original: dt.datetime, *, status_code: int = 200,
@@ -147,10 +149,12 @@ async def occurrence_page(request: Request) -> Response:
         if action == "cancel":
             if not cancel_confirmed:
                 raise InvalidInput(N_("Nothing was changed."), fields={"cancel_confirm": N_("Tick the box to confirm.")})
-            target = await state.db.run(_cancel, viewer, meeting_id, original, cancel_scope, version, client_ip(request))
+            target = await state.db.run(_cancel, viewer, meeting_id, original, cancel_scope, version, client_ip(request),
+                                        notifier(state))
         else:
             target = await state.db.run(_move, viewer, meeting_id, original, move, version, state.settings.max_endpoints,
-                                        client_ip(request))
+                                        client_ip(request), notifier(state))
+        state.outbox_sender.wake()
     except (InvalidInput, Conflict, Forbidden) as exc:
         if action == "cancel":
             error = exc.fields.get("cancel_confirm") or exc.fields.get("scope") or exc.message

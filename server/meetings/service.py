@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
@@ -65,6 +66,33 @@ class Prepared:
     @property
     def duration(self) -> dt.timedelta:
         return self.data.end - self.data.start
+
+
+@dataclass(frozen=True)
+class Invitee:
+    """Someone who gets the invitation mail: an invited person, or an invited unit's mailbox."""
+
+    email: str
+    name: str
+
+
+class Notifier(Protocol):
+    """Told of every change, inside its transaction (the mail outbox is one; tests need none)."""
+
+    def saved(self, session: Session, meeting: Meeting, *, previous: Mapping[str, Invitee], created: bool) -> None: ...
+
+    def cancelled(self, session: Session, meeting: Meeting) -> None: ...
+
+    def occurrence_changed(self, session: Session, meeting: Meeting, original_start: dt.datetime, *, cancelled: bool) -> None: ...
+
+
+def invitees(session: Session, meeting: Meeting) -> dict[str, Invitee]:
+    """Who gets mail about ``meeting`` now, by lower-case address, once each."""
+    found: dict[str, Invitee] = {}
+    for p in participants(session, meeting):
+        if p.email.strip():
+            found.setdefault(p.email.strip().lower(), Invitee(p.email.strip(), p.name))
+    return found
 
 
 @dataclass(frozen=True)
@@ -302,7 +330,8 @@ def _apply(meeting: Meeting, prepared: Prepared) -> None:
 
 
 def create(
-    session: Session, actor: User, data: MeetingInput, *, max_endpoints: int, confirm: bool = False, ip: str = ""
+    session: Session, actor: User, data: MeetingInput, *, max_endpoints: int, confirm: bool = False, ip: str = "",
+    notify: Notifier | None = None,
 ) -> tuple[Meeting, list[PlanConflict]]:
     result = check(session, actor, data, max_endpoints=max_endpoints)
     _refuse_hard(result.conflicts, confirm)
@@ -317,6 +346,8 @@ def create(
     audit.record(session, "meeting_created", actor=actor, target=str(meeting.id), ip=ip, title=meeting.title,
                  occurrences=len(result.prepared.starts), confirmed_conflicts=len(result.hard))
     session.flush()
+    if notify is not None:
+        notify.saved(session, meeting, previous={}, created=True)
     return meeting, result.conflicts
 
 
@@ -403,7 +434,7 @@ def as_input(session: Session, meeting: Meeting) -> MeetingInput:
 
 def update(
     session: Session, actor: User, meeting_id: int, data: MeetingInput, *, version: int, max_endpoints: int,
-    confirm: bool = False, ip: str = "",
+    confirm: bool = False, ip: str = "", notify: Notifier | None = None,
 ) -> tuple[Meeting, list[PlanConflict]]:
     meeting = get_editable(session, actor, meeting_id, version)
     prepared = prepare(session, data)
@@ -422,13 +453,18 @@ def update(
     meeting.sequence += 1
     meeting.updated_at = utcnow()
     session.add(meeting)
+    previous = invitees(session, meeting)
     _write_participants(session, meeting, prepared)
     audit.record(session, "meeting_updated", actor=actor, target=str(meeting_id), ip=ip, version=meeting.version)
     session.flush()
+    if notify is not None:
+        notify.saved(session, meeting, previous=previous, created=False)
     return meeting, conflicts
 
 
-def cancel(session: Session, actor: User, meeting_id: int, *, version: int | None = None, ip: str = "") -> Meeting:
+def cancel(
+    session: Session, actor: User, meeting_id: int, *, version: int | None = None, ip: str = "", notify: Notifier | None = None,
+) -> Meeting:
     meeting = get_editable(session, actor, meeting_id, version)
     _claim(session, meeting, version)
     meeting.status = "cancelled"
@@ -436,6 +472,9 @@ def cancel(session: Session, actor: User, meeting_id: int, *, version: int | Non
     meeting.updated_at = utcnow()
     session.add(meeting)
     audit.record(session, "meeting_cancelled", actor=actor, target=str(meeting_id), ip=ip, title=meeting.title)
+    session.flush()
+    if notify is not None:
+        notify.cancelled(session, meeting)
     return meeting
 
 
@@ -539,7 +578,7 @@ def _end_series_before(session: Session, meeting: Meeting, at: dt.datetime) -> s
 def change_occurrence(
     session: Session, actor: User, meeting_id: int, original_start: dt.datetime, *, start: dt.datetime,
     end: dt.datetime, title: str = "", scope: str = "this", version: int | None = None, max_endpoints: int,
-    confirm: bool = False, ip: str = "",
+    confirm: bool = False, ip: str = "", notify: Notifier | None = None,
 ) -> tuple[Meeting, list[PlanConflict]]:
     """Move or retitle one occurrence, or this one and the following (the series ends, a new
     meeting begins). Returns the meeting that now holds the occurrence and the conflicts."""
@@ -548,12 +587,13 @@ def change_occurrence(
     if current.cancelled:
         raise Conflict(N_("This occurrence was cancelled; it can no longer be changed."))
     base = as_input(session, meeting)
-    if scope == "following" and current.original_start == meeting.start:
-        scope = "series"
+    if not meeting.rrule or (scope == "following" and current.original_start == meeting.start):
+        scope = "series"  # a one-off meeting, or a series changed from its first occurrence
     if scope == "series":
         shift = start - current.start
         whole = replace(base, start=meeting.start + shift, end=meeting.start + shift + (end - start), title=title or base.title)
-        return update(session, actor, meeting_id, whole, version=meeting.version, max_endpoints=max_endpoints, confirm=confirm, ip=ip)
+        return update(session, actor, meeting_id, whole, version=meeting.version, max_endpoints=max_endpoints, confirm=confirm,
+                      ip=ip, notify=notify)
     if scope not in ("this", "following"):
         raise InvalidInput(N_("The scope is this, following or series."), fields={"scope": N_("The scope is this, following or series.")})
     planned = replace(base, start=start, end=end, title=title or meeting.title, recurrence="")
@@ -583,6 +623,9 @@ def change_occurrence(
         session.add(override)
         audit.record(session, "occurrence_changed", actor=actor, target=f"{meeting_id}@{current.original_start.isoformat()}", ip=ip)
         session.add(meeting)
+        session.flush()
+        if notify is not None:
+            notify.occurrence_changed(session, meeting, current.original_start, cancelled=False)
         return meeting, conflicts
     _end_series_before(session, meeting, current.original_start)
     meeting.sequence += 1
@@ -591,17 +634,21 @@ def change_occurrence(
     audit.record(session, "series_split", actor=actor, target=str(meeting_id), ip=ip, follower=follower.id,
                  at=current.original_start.isoformat())
     session.flush()
+    if notify is not None:  # the old series now ends earlier; the new one is a new invitation
+        everyone = invitees(session, meeting)
+        notify.saved(session, meeting, previous=everyone, created=False)
+        notify.saved(session, follower, previous={}, created=True)
     return follower, conflicts
 
 
 def cancel_occurrence(
     session: Session, actor: User, meeting_id: int, original_start: dt.datetime, *, scope: str = "this",
-    version: int | None = None, ip: str = "",
+    version: int | None = None, ip: str = "", notify: Notifier | None = None,
 ) -> Meeting:
     meeting = get_editable(session, actor, meeting_id, version)
     current = occurrence(session, meeting, original_start)
-    if scope == "following" and current.original_start == meeting.start or scope == "series":
-        return cancel(session, actor, meeting_id, ip=ip)
+    if not meeting.rrule or scope == "series" or (scope == "following" and current.original_start == meeting.start):
+        return cancel(session, actor, meeting_id, ip=ip, notify=notify)
     if scope not in ("this", "following"):
         raise InvalidInput(N_("The scope is this, following or series."), fields={"scope": N_("The scope is this, following or series.")})
     _claim(session, meeting, version)
@@ -621,6 +668,12 @@ def cancel_occurrence(
         session.add(override)
         audit.record(session, "occurrence_cancelled", actor=actor, target=f"{meeting_id}@{current.original_start.isoformat()}", ip=ip)
     session.add(meeting)
+    session.flush()
+    if notify is not None:
+        if scope == "following":
+            notify.saved(session, meeting, previous=invitees(session, meeting), created=False)
+        else:
+            notify.occurrence_changed(session, meeting, current.original_start, cancelled=True)
     return meeting
 
 

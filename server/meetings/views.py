@@ -24,6 +24,7 @@ from server.auth import page_user
 from server.db import utcnow
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text
+from server.mail.invitations import notifier
 from server.meetings import agenda, editing, occurrence_page, recurrence, service
 from server.meetings.display import (
     KIND_LABELS, RESPONSE_LABELS, RESPONSES, OccurrenceRow, day_text, occurrence_row, time_range, weekday,
@@ -205,8 +206,10 @@ async def cancel_meeting(request: Request) -> Response:
     try:
         if not confirmed:
             raise InvalidInput(N_("Nothing was changed."), fields={"confirm": N_("Tick the box to confirm.")})
-        await app_state(request).db.run(service.cancel, actor, meeting_id, version=int(version) if version.isdigit() else None,
-                                        ip=client_ip(request))
+        state = app_state(request)
+        await state.db.run(service.cancel, actor, meeting_id, version=int(version) if version.isdigit() else None,
+                           ip=client_ip(request), notify=notifier(state))
+        state.outbox_sender.wake()
     except (InvalidInput, Conflict) as exc:
         return await _render_meeting(request, actor, meeting_id, exc.status, cancel_error=exc.fields.get("confirm", exc.message))
     return RedirectResponse(f"/meetings/{meeting_id}", status_code=303)
