@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -54,10 +56,15 @@ def _conflicts_json(session: Session, conflicts: list[Any]) -> list[dict[str, An
     return [schemas.conflict_out(c, translations, codes) for c in conflicts]
 
 
-def _raise_with_conflicts(session: Session, exc: Conflict) -> None:
-    if "conflicts" in exc.extra:
-        exc.extra["conflicts"] = _conflicts_json(session, exc.extra["conflicts"])
-    raise exc
+@contextmanager
+def _conflicts_as_json(session: Session) -> Iterator[None]:
+    """A 409 from the service lists its conflicts as the contract shows them."""
+    try:
+        yield
+    except Conflict as exc:
+        if "conflicts" in exc.extra:
+            exc.extra["conflicts"] = _conflicts_json(session, exc.extra["conflicts"])
+        raise
 
 
 def _out(session: Session, meeting: Any, public_url: str, conflicts: list[Any] | None = None) -> dict[str, Any]:
@@ -75,12 +82,9 @@ def _out(session: Session, meeting: Any, public_url: str, conflicts: list[Any] |
 
 def _create(session: Session, actor: User, body: MeetingIn, max_endpoints: int, public_url: str, ip: str,
             notify: service.Notifier | None = None) -> dict[str, Any]:
-    try:
+    with _conflicts_as_json(session):
         meeting, conflicts = service.create(session, actor, body.as_input(), max_endpoints=max_endpoints, confirm=body.confirm, ip=ip,
                                             notify=notify)
-    except Conflict as exc:
-        _raise_with_conflicts(session, exc)
-        raise
     return _out(session, meeting, public_url, conflicts)
 
 
@@ -146,12 +150,9 @@ def _patch(session: Session, actor: User, meeting_id: int, body: MeetingPatch, m
         changes["agenda"] = tuple(body.agenda)
     if body.participants is not None:
         changes["participants"] = body.participants.choice()
-    try:
+    with _conflicts_as_json(session):
         meeting, conflicts = service.update(session, actor, meeting_id, replace(current, **changes), version=body.version,
                                             max_endpoints=max_endpoints, confirm=body.confirm, ip=ip, notify=notify)
-    except Conflict as exc:
-        _raise_with_conflicts(session, exc)
-        raise
     return _out(session, meeting, public_url, conflicts)
 
 
@@ -193,13 +194,10 @@ def _occurrence(session: Session, viewer: User, meeting_id: int, original: dt.da
 
 def _change_occurrence(session: Session, actor: User, meeting_id: int, original: dt.datetime, body: OccurrencePatch,
                        max_endpoints: int, public_url: str, ip: str, notify: service.Notifier | None = None) -> dict[str, Any]:
-    try:
+    with _conflicts_as_json(session):
         meeting, conflicts = service.change_occurrence(
             session, actor, meeting_id, original, start=body.start, end=body.end, title=body.title or "",
             scope=body.scope, version=body.version, max_endpoints=max_endpoints, confirm=body.confirm, ip=ip, notify=notify)
-    except Conflict as exc:
-        _raise_with_conflicts(session, exc)
-        raise
     return _out(session, meeting, public_url, conflicts)
 
 
