@@ -143,8 +143,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     with db.session() as session:
         workdays.seed_if_empty(session)  # real public holidays, in every mode
     if settings.demo:
+        from server.i18n import Catalogues
+        from server.mail.invitations import MailNotifier
+
+        # The demo briefing's invitations go to the outbox like any other (var/outbox/*.eml).
+        notify = MailNotifier(settings.effective_public_url, settings.mail_from, Catalogues().get(settings.default_locale))
         with db.session() as session:
-            demo.load(session, settings.demo_password)
+            demo.load(session, settings.demo_password, notify=notify)
         print(demo.logins_text(settings.demo_password, settings.effective_public_url), flush=True)
     else:
         with db.session() as session:

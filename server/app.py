@@ -32,6 +32,7 @@ from server.settings import Settings, load_settings
 from server.templating import Pages
 from server.units import admin as units_admin
 from server.calendar import views as calendar_views
+from server.mail import rsvp_views as mail_rsvp_views
 from server.mail import views as mail_views
 from server.mail.outbox import RetryPolicy
 from server.mail.sender import OutboxSender
@@ -69,6 +70,7 @@ def all_routes() -> list[BaseRoute]:
         *workdays_views.routes,
         *calendar_views.routes,
         *mail_views.routes,
+        *mail_rsvp_views.routes,
         Route("/metrics", metrics_view, name="metrics"),
         Route("/api/openapi.json", openapi_view, name="openapi"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

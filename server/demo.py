@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from sqlmodel import Session, func, select
 
 from server.accounts import service as accounts
@@ -23,6 +25,9 @@ from server.units.models import Unit
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 UNITS_FILE = DATA_DIR / "cantho-units-2016.csv"
+if TYPE_CHECKING:
+    from server.meetings.service import Notifier
+
 MAIL_DOMAIN = "cantho.gov.vn.test"
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -61,7 +66,7 @@ def is_empty(session: Session) -> bool:
     return session.exec(select(func.count()).select_from(Unit)).one() == 0
 
 
-def load(session: Session, password: str, *, meetings: bool = True) -> bool:
+def load(session: Session, password: str, *, meetings: bool = True, notify: Notifier | None = None) -> bool:
     """Load the demo when the database has no units; returns whether it did. With
     ``meetings``, the city's weekly briefing is scheduled too (tests start without it)."""
     if not is_empty(session):
@@ -84,12 +89,12 @@ def load(session: Session, password: str, *, meetings: bool = True) -> bool:
     session.flush()
     accounts.sync_endpoint_accounts(session, password_hash=shared_hash, is_demo=True)
     if meetings:
-        schedule_weekly_briefing(session)
+        schedule_weekly_briefing(session, notify=notify)
     audit.record(session, "demo_loaded", target="cantho-units-2016")
     return True
 
 
-def schedule_weekly_briefing(session: Session, today: dt.date | None = None) -> None:
+def schedule_weekly_briefing(session: Session, today: dt.date | None = None, notify: Notifier | None = None) -> None:
     """The city-wide Monday briefing (city, 9 districts, 85 wards, 21 departments), from the
     Monday after next, for twelve weeks, as the city office's secretary would plan it."""
     from server.meetings import service as meetings
@@ -111,7 +116,7 @@ def schedule_weekly_briefing(session: Session, today: dt.date | None = None) -> 
         recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=12",
     )
     secretary = accounts.by_username(session, "thuky")
-    meetings.create(session, secretary, plan, max_endpoints=10_000, confirm=True)
+    meetings.create(session, secretary, plan, max_endpoints=10_000, confirm=True, notify=notify)
 
 
 def logins_text(password: str, public_url: str) -> str:

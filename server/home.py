@@ -11,6 +11,8 @@ from starlette.routing import Route
 from server import permissions
 from server.appstate import app_state
 from server.auth import page_user
+from server.errors import Forbidden
+from server.i18n import N_
 
 
 async def home(request: Request) -> Response:
@@ -33,4 +35,16 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok", "version": app_state(request).version})
 
 
-routes = [Route("/", home, name="home"), Route("/healthz", healthz, name="healthz")]
+async def administration(request: Request) -> Response:
+    """Every administrator's tool on one page (the header keeps a single link to it)."""
+    user = page_user(request)
+    if not permissions.is_admin(user):
+        raise Forbidden(N_("Only administrators may open this page."))
+    return app_state(request).pages.render(request, "admin/index.html")
+
+
+routes = [
+    Route("/", home, name="home"),
+    Route("/admin", administration, name="admin"),
+    Route("/healthz", healthz, name="healthz"),
+]

@@ -58,6 +58,7 @@ LABELS: dict[str, dict[str, Text]] = {
         "feed_created": N_("Calendar feed link created"),
         "feed_revoked": N_("Calendar feed link revoked"),
         "mail_resent": N_("Mail resent"),
+        "rsvp_answered": N_("Invitation answered"),
     },
 }
 

@@ -84,6 +84,12 @@ def test_serve_runs_the_demo_and_keeps_its_data_across_restarts(tmp_path: Path) 
                   "unit": "ct", "role": "official", "password": "mat-khau-giu-2026", "csrf_token": token.group(1)},
         )
         assert created.status_code == 201
+        # The demo briefing's invitations, one per unit mailbox and one for the chair, reach
+        # the file outbox through the app's own sender.
+        deadline = time.monotonic() + 60
+        while len(list((var_dir / "outbox").glob("*.eml"))) < 117:
+            assert time.monotonic() < deadline, "the demo invitations did not reach var/outbox/"
+            time.sleep(0.2)
     output = process.stdout.read() if process.stdout else ""
     assert "thuky" in output and "giaoban-demo" in output and "lanhdao" in output
     assert (var_dir / "giaoban.db").exists()

@@ -20,7 +20,7 @@ from server.calendar import ics
 from server.calendar import service as calendar
 from server.db import utcnow
 from server.i18n import Translations
-from server.mail import outbox
+from server.mail import outbox, rsvp
 from server.mail.compose import InvitationContext, Notice, compose_imip, render_invitation
 from server.meetings.models import Meeting, MeetingParticipant, OccurrenceOverride
 from server.meetings.service import Invitee
@@ -46,6 +46,7 @@ class MailNotifier:
     public_url: str
     mail_from: str
     translations: Translations
+    rsvp_signer: rsvp.RsvpSigner | None = None  # None: mails without answer links
 
     def _event(self, session: Session, meeting: Meeting) -> tuple[ics.EventData, list[MeetingParticipant]]:
         participants = list(session.exec(select(MeetingParticipant).where(MeetingParticipant.meeting_id == meeting.id)
@@ -62,6 +63,8 @@ class MailNotifier:
                 notice=notice, title=title, start=start, end=end, host=meeting.host_unit_name, chair=meeting.chair_name,
                 recipient_name=to.name, join_url="" if notice == "cancellation" else calendar.join_url(self.public_url, meeting.id),
                 agenda=tuple(meeting.agenda or ()), description=meeting.description,
+                rsvp=None if notice == "cancellation" or self.rsvp_signer is None
+                else rsvp.links_for(session, self.rsvp_signer, self.public_url, meeting, to.email),
             ),
             self.translations,
         )
@@ -115,4 +118,5 @@ def notifier(state: AppState) -> MailNotifier:
     """The notifier of this app: mail in the default language (the officials' Vietnamese,
     whatever language the secretary's screen is in)."""
     settings = state.settings
-    return MailNotifier(settings.effective_public_url, settings.mail_from, state.catalogues.get(settings.default_locale))
+    return MailNotifier(settings.effective_public_url, settings.mail_from, state.catalogues.get(settings.default_locale),
+                        rsvp.RsvpSigner(settings.effective_secret_key))

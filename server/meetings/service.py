@@ -284,7 +284,10 @@ def _require_scheduler(session: Session, actor: User, host: Unit) -> None:
 def _write_participants(session: Session, meeting: Meeting, prepared: Prepared) -> None:
     """Replace the expansion, keeping the answers of those still invited."""
     assert meeting.id is not None
-    old = {(p.unit_id, p.user_id): p for p in session.exec(select(MeetingParticipant).where(MeetingParticipant.meeting_id == meeting.id)).all()}
+    # Deputies named in answers (no unit, no account) are not part of the secretary's choice:
+    # an edit keeps them.
+    old = {(p.unit_id, p.user_id): p for p in session.exec(select(MeetingParticipant).where(MeetingParticipant.meeting_id == meeting.id)).all()
+           if p.unit_id is not None or p.user_id is not None}
     session.exec(delete(MeetingSelection).where(col(MeetingSelection.meeting_id) == meeting.id))
     for kind, unit, level, user in prepared.expansion.selections:
         session.add(MeetingSelection(meeting_id=meeting.id, kind=kind, unit_id=unit.id if unit else None, level=level, user_id=user.id if user else None))

@@ -113,3 +113,15 @@ def test_api_errors_follow_the_language_too(browser: Browser) -> None:
     assert "đăng nhập" in browser.get("/api/units").json()["error"]["message"]
     browser.cookies.set("giaoban_lang", "en")
     assert "Log in" in browser.get("/api/units").json()["error"]["message"]
+
+
+def test_the_administration_page_gathers_the_tools_for_admins_only(browser: Browser) -> None:
+    browser.login("thuky")
+    assert browser.get("/admin").status_code == 403
+    assert 'href="/admin"' not in browser.get("/").text
+    browser.submit("/logout")
+    browser.login("admin")
+    page = browser.get("/admin")
+    assert page.status_code == 200
+    for tool in ("/admin/users", "/admin/units/import", "/admin/units/reorganise", "/admin/holidays", "/admin/outbox", "/admin/replies", "/admin/audit"):
+        assert f'href="{tool}"' in page.text
