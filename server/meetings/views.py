@@ -181,6 +181,7 @@ def _meeting_context(session: Session, viewer: User, meeting_id: int) -> dict[st
         "person_answers": _answers(persons),
         "can_edit": editable,
         "documents_url": f"/meetings/{meeting_id}/documents",
+        "ics_url": f"/api/meetings/{meeting_id}/ics",
         "previous_url": f"/meetings/{meeting.previous_id}" if meeting.previous_id else "",
     }
 

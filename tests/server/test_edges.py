@@ -125,3 +125,8 @@ def test_the_administration_page_gathers_the_tools_for_admins_only(browser: Brow
     assert page.status_code == 200
     for tool in ("/admin/users", "/admin/units/import", "/admin/units/reorganise", "/admin/holidays", "/admin/outbox", "/admin/replies", "/admin/audit"):
         assert f'href="{tool}"' in page.text
+
+
+def test_home_leads_to_meetings_and_the_calendar_subscription(browser: Browser) -> None:
+    page = browser.login("canbo.tanan").get("/")
+    assert 'href="/meetings"' in page.text and 'href="/calendar/feeds"' in page.text
