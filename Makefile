@@ -26,13 +26,19 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/ruff check server media tests bench migrations
 	$(VENV)/bin/mypy
 
-# Debian's PostgreSQL server (the migration and database tests start it) and Node.js with
+# Debian's PostgreSQL server (the migration and database tests start it), Debian's dovecot
+# (the IMAP server the reply reader's tests start) and Node.js with
 # Mozilla's ical.js (Thunderbird's parser: the calendar tests read our output with it).
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  echo "installing Debian's postgresql for the test suite"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	fi
+	@if ! test -x /usr/sbin/dovecot; then \
+	  echo "installing Debian's dovecot-imapd for the mailbox tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends dovecot-imapd >/dev/null; \
 	fi
 	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
 	  echo "installing Debian's nodejs and npm for the calendar tests"; \

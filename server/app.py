@@ -32,8 +32,11 @@ from server.settings import Settings, load_settings
 from server.templating import Pages
 from server.units import admin as units_admin
 from server.calendar import views as calendar_views
+from server.mail import rsvp
 from server.mail import rsvp_views as mail_rsvp_views
 from server.mail import views as mail_views
+from server.mail.imap import ReplyReader, parse_imap_url
+from server.mail.invitations import notifier
 from server.mail.outbox import RetryPolicy
 from server.mail.sender import OutboxSender
 from server.mail.transport import make_transport
@@ -88,6 +91,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return OutboxSender(db, transport, envelope_from=settings.mail_from,
                             policy=RetryPolicy(max_attempts=settings.mail_max_attempts))
 
+    def new_reader(state: AppState) -> ReplyReader | None:
+        url = settings.imap_url.get_secret_value().strip()
+        if not url:
+            return None
+        return ReplyReader(db, parse_imap_url(url), interval=settings.imap_interval,
+                           notify=rsvp.MailDeputyNotifier(notifier(state)), applied=state.outbox_sender.wake)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # One sender per running loop: the lifespan owns it, starts it, and closes it. (Tests
@@ -96,9 +106,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         previous, state.outbox_sender = state.outbox_sender, new_sender()
         if settings.mail_sender:
             state.outbox_sender.start()
+        # The reply reader, likewise, when the service mailbox is configured.
+        previous_reader, state.reply_reader = state.reply_reader, new_reader(state)
+        if state.reply_reader is not None:
+            state.reply_reader.start()
         try:
             yield
         finally:
+            if state.reply_reader is not None:
+                await state.reply_reader.close()
+            state.reply_reader = previous_reader
             await state.outbox_sender.close()
             state.outbox_sender = previous
             db.dispose()

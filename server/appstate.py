@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 if TYPE_CHECKING:
     from server.accounts.tokens import TokenSigner
     from server.db import Database
+    from server.mail.imap import ReplyReader
     from server.mail.sender import OutboxSender
     from server.i18n import Catalogues
     from server.metrics import Metrics
@@ -30,6 +31,7 @@ class AppState:
     version: str
     openapi: dict[str, Any]
     outbox_sender: OutboxSender
+    reply_reader: ReplyReader | None = None  # reads the service mailbox while a lifespan runs (GIAOBAN_IMAP_URL)
 
 
 def app_state(connection: HTTPConnection) -> AppState:

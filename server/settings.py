@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     smtp_url: SecretStr = SecretStr("")  # empty: .eml files in {var_dir}/outbox
     mail_max_attempts: int = Field(default=12, ge=1)
     mail_sender: bool = True  # run the outbox sender in this process (one per deployment is enough)
+    imap_url: SecretStr = SecretStr("")  # the service mailbox, where calendar replies arrive; empty: not read
+    imap_interval: int = Field(default=60, ge=1)  # seconds between two readings of the mailbox
     max_endpoints: int = Field(default=150, ge=1)  # what the media plane carries at once
     max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
@@ -58,6 +60,15 @@ class Settings(BaseSettings):
 
         if value.get_secret_value().strip():
             parse_smtp_url(value.get_secret_value())  # a clear ValueError, never showing the password
+        return value
+
+    @field_validator("imap_url")
+    @classmethod
+    def _readable_imap_url(cls, value: SecretStr) -> SecretStr:
+        from server.mail.imap import parse_imap_url
+
+        if value.get_secret_value().strip():
+            parse_imap_url(value.get_secret_value())  # a clear ValueError, never showing the password
         return value
 
     @model_validator(mode="after")

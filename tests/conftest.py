@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.postgres", "tests.support.web", "tests.support.icaljs"]
+pytest_plugins = ["tests.support.postgres", "tests.support.web", "tests.support.icaljs", "tests.support.dovecot"]
