@@ -208,3 +208,27 @@ def test_the_rendered_bodies_make_a_message() -> None:
     assert message["Subject"] == mail.subject
     plain, html, _calendar = next(message.iter_parts()).iter_parts()
     assert "Thứ Hai, ngày 12/05/2025" in plain.get_content() and "Thứ Hai, ngày 12/05/2025" in html.get_content()
+
+
+def test_the_invitation_mail_matches_its_golden_file() -> None:
+    """The whole message, byte for byte (MIME boundaries are random, so they are named in
+    order before comparing). ``GIAOBAN_REGOLD=1`` rewrites the file after a deliberate change."""
+    import os
+    import re
+    from pathlib import Path
+
+    calendar = (Path(__file__).resolve().parents[1] / "calendar" / "golden" / "request.ics").read_bytes()
+    mail = render_invitation(context(), Catalogues().get("vi"))
+    message = compose_imip(
+        sender=SERVICE_MAILBOX, recipient="tam@cantho.gov.vn.test", recipient_name="Phạm Văn Tâm", subject=mail.subject,
+        text=mail.text, html=mail.html, ics=calendar, method="REQUEST",
+        date=dt.datetime(2025, 5, 1, 2, 0, tzinfo=dt.UTC), message_id="<golden@cantho.gov.vn.test>",
+    )
+    data = message.as_bytes()
+    names: dict[bytes, bytes] = {}
+    data = re.sub(rb"=+\d+==", lambda m: names.setdefault(m.group(0), b"==boundary-%d==" % len(names)), data)
+    path = Path(__file__).resolve().parent / "golden" / "invitation.eml"
+    if os.environ.get("GIAOBAN_REGOLD") == "1":
+        path.write_bytes(data)
+    assert path.exists(), f"{path} is missing: GIAOBAN_REGOLD=1 pytest {__file__} -k golden writes it"
+    assert data == path.read_bytes(), "the invitation mail changed; check it, then GIAOBAN_REGOLD=1 to accept"
