@@ -28,6 +28,8 @@ from server.mail import outbox
 from server.mail.compose import compose_imip
 from server.mail.models import OutboxMessage
 from server.settings import Settings
+from tests.support.meetings import plan
+from tests.support.web import Browser, api_token
 
 SERVICE_MAILBOX = "Giao Ban Cần Thơ <giaoban@cantho.gov.vn.test>"
 ENVELOPE_FROM = "giaoban@cantho.gov.vn.test"
@@ -206,3 +208,17 @@ def smtp_server(recorder: Recorder) -> Iterator[SmtpServer]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# --- a meeting that invites two units and one person (mail tests that answer it) -------------
+
+PEOPLE = {"units": ["ct.so-tttt", "ct.ninh-kieu.tan-an"], "levels": [], "users": ["canbo.tanan"]}
+WARD = "ct.ninh-kieu.tan-an@cantho.gov.vn.test"
+
+
+@pytest.fixture
+def meeting(browser: Browser) -> dict[str, Any]:
+    """A meeting planned through the API by the city's secretary."""
+    created = browser.post("/api/meetings", json=plan(participants=PEOPLE), headers=api_token(browser, "thuky"))
+    assert created.status_code == 201, created.text
+    return dict(created.json())

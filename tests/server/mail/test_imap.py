@@ -28,19 +28,11 @@ from server.meetings.models import MeetingParticipant
 from server.settings import Settings, UnsafeSettings, load_settings
 from tests.support.dovecot import MAILBOX_PASSWORD, MAILBOX_USER, DovecotServer
 from tests.support.meetings import monday, plan
+from tests.server.mail.conftest import PEOPLE, WARD
 from tests.support.web import Browser, api_token
 
 pytestmark = pytest.mark.anyio
 
-PEOPLE = {"units": ["ct.so-tttt", "ct.ninh-kieu.tan-an"], "levels": [], "users": ["canbo.tanan"]}
-WARD = "ct.ninh-kieu.tan-an@cantho.gov.vn.test"
-
-
-@pytest.fixture
-def meeting(browser: Browser) -> dict[str, Any]:
-    created = browser.post("/api/meetings", json=plan(participants=PEOPLE), headers=api_token(browser, "thuky"))
-    assert created.status_code == 201, created.text
-    return dict(created.json())
 
 
 @pytest.fixture

@@ -23,18 +23,10 @@ from server.mail.invitations import notifier
 from server.mail.models import OutboxMessage
 from server.meetings.models import MeetingParticipant
 from tests.support.meetings import at, monday, plan
+from tests.server.mail.conftest import PEOPLE, WARD
 from tests.support.web import Browser, api_token, other_browser
 
-PEOPLE = {"units": ["ct.so-tttt", "ct.ninh-kieu.tan-an"], "levels": [], "users": ["canbo.tanan"]}
-WARD = "ct.ninh-kieu.tan-an@cantho.gov.vn.test"
 ORGANIZER = "mailto:giaoban@cantho.gov.vn.test"
-
-
-@pytest.fixture
-def meeting(browser: Browser) -> dict[str, Any]:
-    created = browser.post("/api/meetings", json=plan(participants=PEOPLE), headers=api_token(browser, "thuky"))
-    assert created.status_code == 201, created.text
-    return dict(created.json())
 
 
 @pytest.fixture
