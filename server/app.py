@@ -10,7 +10,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from server.accounts import admin as accounts_admin
@@ -44,6 +44,10 @@ from server.meetings import api as meetings_api
 from server.meetings import documents_views as meetings_documents
 from server.meetings import records_views as meetings_records
 from server.meetings import views as meetings_views
+from media.supervisor import Supervisor
+from server.rooms.access import JoinLinks
+from server.rooms.hub import RoomHub
+from server.rooms.socket import room_socket
 from server.units import views as units_views
 from server.workdays import views as workdays_views
 
@@ -74,6 +78,7 @@ def all_routes() -> list[BaseRoute]:
         *calendar_views.routes,
         *mail_views.routes,
         *mail_rsvp_views.routes,
+        WebSocketRoute("/ws/meetings/{meeting_id:int}", room_socket, name="room_socket"),
         Route("/metrics", metrics_view, name="metrics"),
         Route("/api/openapi.json", openapi_view, name="openapi"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -110,9 +115,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         previous_reader, state.reply_reader = state.reply_reader, new_reader(state)
         if state.reply_reader is not None:
             state.reply_reader.start()
+        # The meeting rooms and their SFU workers (started on first use), likewise.
+        previous_rooms, state.rooms = state.rooms, RoomHub(lambda on_event: Supervisor(settings.media_config(), on_event))
         try:
             yield
         finally:
+            await state.rooms.close()
+            state.rooms = previous_rooms
             if state.reply_reader is not None:
                 await state.reply_reader.close()
             state.reply_reader = previous_reader
@@ -155,5 +164,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         version=app_version(),
         openapi=build_spec(routes, app_version()),
         outbox_sender=new_sender(),  # not started: wake() is a no-op until a lifespan runs one
+        join_links=JoinLinks(settings.effective_secret_key),
     )
     return app

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from server.i18n import Catalogues
     from server.metrics import Metrics
     from server.ratelimit import LoginThrottle
+    from server.rooms.access import JoinLinks
+    from server.rooms.hub import RoomHub
     from server.settings import Settings
     from server.templating import Pages
 
@@ -31,7 +33,9 @@ class AppState:
     version: str
     openapi: dict[str, Any]
     outbox_sender: OutboxSender
+    join_links: JoinLinks
     reply_reader: ReplyReader | None = None  # reads the service mailbox while a lifespan runs (GIAOBAN_IMAP_URL)
+    rooms: RoomHub | None = None  # the meeting rooms and the SFU workers, while a lifespan runs
 
 
 def app_state(connection: HTTPConnection) -> AppState:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from media.config import MediaConfig
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -45,6 +46,19 @@ class Settings(BaseSettings):
     imap_interval: int = Field(default=60, ge=1)  # seconds between two readings of the mailbox
     max_endpoints: int = Field(default=150, ge=1)  # what the media plane carries at once
     max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # Meeting rooms and signalling (docs/signalling.md)
+    room_opens_before: int = Field(default=60, ge=0, le=24 * 60)  # minutes before an occurrence's start
+    room_closes_after: int = Field(default=120, ge=0, le=24 * 60)  # minutes after its scheduled end
+    signal_max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)  # one signalling message
+    signal_rate: int = Field(default=20, ge=1)  # messages a second per connection (bursts of twice that)
+    heartbeat: int = Field(default=15, ge=1)  # seconds; a connection silent for 3 of them is closed
+    # The media plane (media/, SFU worker processes)
+    sfu_workers: int = Field(default=1, ge=1, le=64)
+    sfu_video_codec: str = "VP8"  # VP8 | H264: what every publisher and subscriber uses
+    media_addresses: str = ""  # local addresses offered as ICE candidates, comma-separated; empty: every non-loopback one
+    media_announced_address: str = ""  # public address put in their place (1:1 NAT)
+    media_remote_networks: str = ""  # accept client candidates only from these networks (CIDR, comma-separated)
+    ice_servers: str = ""  # JSON list of RTCIceServer for browsers, e.g. [{"urls": "turn:turn.cantho.gov.vn", ...}]
 
     @field_validator("default_locale")
     @classmethod
@@ -70,6 +84,57 @@ class Settings(BaseSettings):
         if value.get_secret_value().strip():
             parse_imap_url(value.get_secret_value())  # a clear ValueError, never showing the password
         return value
+
+    @field_validator("sfu_video_codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        if value.upper() not in ("VP8", "H264"):
+            raise ValueError("must be VP8 or H264")
+        return value.upper()
+
+    @field_validator("media_addresses", "media_announced_address")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            ipaddress.ip_address(part)  # ValueError names the bad address
+        return value
+
+    @field_validator("media_remote_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            ipaddress.ip_network(part, strict=False)
+        return value
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice_servers(cls, value: str) -> str:
+        import json
+
+        if value.strip():
+            servers = json.loads(value)
+            if not isinstance(servers, list) or not all(isinstance(s, dict) and "urls" in s for s in servers):
+                raise ValueError('must be a JSON list of objects with "urls"')
+        return value
+
+    def ice_server_list(self) -> list[dict[str, object]]:
+        import json
+
+        return list(json.loads(self.ice_servers)) if self.ice_servers.strip() else []
+
+    def media_config(self) -> MediaConfig:
+        def split(value: str) -> tuple[str, ...]:
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+
+        return MediaConfig(
+            workers=self.sfu_workers, addresses=split(self.media_addresses),
+            announced_address=self.media_announced_address.strip(), remote_networks=split(self.media_remote_networks),
+            video_codec=self.sfu_video_codec,
+        )
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

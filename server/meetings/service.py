@@ -511,6 +511,11 @@ def _expand(session: Session, meetings: Sequence[Meeting], start: dt.datetime, e
     return sorted(found, key=lambda o: (o.start, o.meeting.id or 0))
 
 
+def occurrences_of(session: Session, meeting: Meeting, start: dt.datetime, end: dt.datetime) -> list[Occurrence]:
+    """``meeting``'s occurrences running in [start, end), cancelled ones included."""
+    return _expand(session, [meeting], start, end)
+
+
 def list_occurrences(
     session: Session, viewer: User, start: dt.datetime, end: dt.datetime, *, unit: Unit | None = None,
     person: User | None = None, q: str = "", include_cancelled: bool = True,

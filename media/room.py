@@ -1,0 +1,319 @@
+"""One meeting occurrence's room inside an SFU worker: who publishes what, who receives which
+slots, and who is speaking. All media objects of a participant are created and closed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcconfiguration import RTCBundlePolicy
+
+from media import adapter
+from media.config import MediaConfig
+from media.errors import MediaError, bad_sdp
+from media.forwarding import Slot, Source
+from media.frames import keyframe_test
+from media.ice import announce, keep_candidates, parse_networks
+from media.slots import AUDIO, FULL, LAYERS, SCREEN, SMALL, Assignment, RoomView, SlotSpec, assign, layout
+from media.speakers import SpeakerDetector
+
+log = logging.getLogger(__name__)
+
+STREAM_LAYERS = {"camera": {FULL, SMALL, AUDIO}, "screen": {SCREEN}}
+MAX_SDP = 32 * 1024
+TICK = 0.2
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def _new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+
+@dataclass
+class Subscription:
+    pc: RTCPeerConnection
+    specs: list[SlotSpec]
+    slots: dict[str, Slot]
+    mids: dict[str, str]
+    assignment: Assignment = field(default_factory=dict)
+
+
+@dataclass
+class Member:
+    id: str
+    order: int
+    muted: bool = False
+    weak_line: bool = False
+    publishers: dict[str, RTCPeerConnection] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    subscription: Subscription | None = None
+
+
+class Room:
+    def __init__(self, room_id: str, config: MediaConfig, emit: Emit) -> None:
+        self.id = room_id
+        self.config = config
+        self.emit = emit
+        self.members: dict[str, Member] = {}
+        self.detector = SpeakerDetector(audio_slots=config.audio_slots)
+        self.pinned: str | None = None
+        self.screens: list[str] = []
+        self._order = 0
+        self._announced: str | None = None
+        self._networks = parse_networks(config.remote_networks)
+        self._ticker = asyncio.ensure_future(self._tick())
+        self._keyframe = keyframe_test(f"video/{config.video_codec}")
+
+    # -- membership -----------------------------------------------------------
+    def member(self, participant_id: str) -> Member:
+        found = self.members.get(participant_id)
+        if found is None:
+            raise MediaError("not_found", f"no participant {participant_id} in this room")
+        return found
+
+    def join(self, participant_id: str, *, muted: bool = False) -> None:
+        if participant_id not in self.members:
+            self._order += 1
+            self.members[participant_id] = Member(participant_id, self._order, muted=muted)
+            self.detector.set_muted(participant_id, muted)
+
+    async def leave(self, participant_id: str) -> None:
+        member = self.members.pop(participant_id, None)
+        if member is None:
+            return
+        self.detector.forget(participant_id)
+        if self.pinned == participant_id:
+            self.pinned = None
+        self.screens = [p for p in self.screens if p != participant_id]
+        for stream in list(member.publishers):
+            await self._close_stream(member, stream)
+        if member.subscription is not None:
+            await self._close_subscription(member.subscription)
+        self._reassign()
+
+    async def close(self) -> None:
+        self._ticker.cancel()
+        for participant_id in list(self.members):
+            await self.leave(participant_id)
+        try:
+            await self._ticker
+        except asyncio.CancelledError:
+            pass
+
+    # -- publishing -------------------------------------------------------------
+    def _remote(self, sdp: str, kind: str) -> RTCSessionDescription:
+        if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP:
+            raise bad_sdp(f"the {kind} must be an SDP text of at most {MAX_SDP} bytes")
+        return RTCSessionDescription(keep_candidates(sdp, self._networks), kind)
+
+    def _local(self, pc: RTCPeerConnection) -> str:
+        description = pc.localDescription
+        return announce(description.sdp, self.config.addresses, self.config.announced_address)
+
+    async def publish(self, participant_id: str, stream: str, sdp: str, tracks: Mapping[str, str]) -> str:
+        member = self.member(participant_id)
+        if stream not in STREAM_LAYERS:
+            raise MediaError("invalid", f"unknown stream {stream!r}")
+        allowed = STREAM_LAYERS[stream]
+        if not tracks or any(layer not in allowed for layer in tracks.values()) or len(set(tracks.values())) != len(tracks):
+            raise MediaError("invalid", f"a {stream} stream carries each of {sorted(allowed)} at most once")
+        pc = _new_pc()
+        try:
+            await pc.setRemoteDescription(self._remote(sdp, "offer"))
+            transceivers = [(t.mid, t) for t in pc.getTransceivers() if t.mid is not None]
+            if {mid for mid, _ in transceivers} != set(tracks):
+                raise bad_sdp("the offer's media sections and the tracks listed differ")
+            for mid, t in transceivers:
+                want = "audio" if tracks[mid] == AUDIO else "video"
+                if t.kind != want:
+                    raise bad_sdp(f"media section {mid} is {t.kind}, listed as {tracks[mid]}")
+            await pc.setLocalDescription(await pc.createAnswer())
+        except MediaError:
+            await pc.close()
+            raise
+        except Exception as exc:  # aiortc raises ValueError, OperationError, InvalidStateError…
+            await pc.close()
+            raise bad_sdp(f"the offer cannot be used: {exc}") from None
+        await self._close_stream(member, stream)
+        member.publishers[stream] = pc
+        for mid, t in transceivers:
+            layer = tracks[mid]
+            source = Source(participant_id, layer, t.kind)
+            self._tap(member, source, t.receiver)
+            member.sources[layer] = source
+        if stream == "screen":
+            self.screens = [participant_id] + [p for p in self.screens if p != participant_id]
+
+        @pc.on("connectionstatechange")
+        async def state_changed() -> None:
+            self.emit({"event": "peer_state", "room": self.id, "participant": participant_id, "stream": stream, "state": pc.connectionState})
+
+        self._reassign()
+        return self._local(pc)
+
+    def _tap(self, member: Member, source: Source, receiver: Any) -> None:
+        ssrc: list[int] = []
+        detector = self.detector
+        is_audio = source.kind == "audio"
+
+        def on_packet(packet_ssrc: int, level: int | None) -> None:
+            if not ssrc:
+                ssrc.append(packet_ssrc)
+            if is_audio and level is not None:
+                detector.level(member.id, level, time.monotonic())
+
+        def upstream() -> None:
+            if ssrc:
+                adapter.send_pli(receiver, ssrc[0])
+
+        source.request_keyframe_upstream = upstream
+        adapter.tap_receiver(receiver, on_frame=source.push, keyframe=self._keyframe, on_packet=on_packet)
+
+    async def unpublish(self, participant_id: str, stream: str) -> None:
+        member = self.member(participant_id)
+        await self._close_stream(member, stream)
+        if stream == "screen":
+            self.screens = [p for p in self.screens if p != participant_id]
+        self._reassign()
+
+    async def _close_stream(self, member: Member, stream: str) -> None:
+        pc = member.publishers.pop(stream, None)
+        for layer in STREAM_LAYERS.get(stream, ()):
+            source = member.sources.pop(layer, None)
+            if source is not None:
+                source.close()
+        if pc is not None:
+            await pc.close()
+
+    # -- subscribing -------------------------------------------------------------
+    async def subscribe(self, participant_id: str, *, thumbnails: int, weak_line: bool) -> dict[str, Any]:
+        member = self.member(participant_id)
+        if member.subscription is not None:
+            await self._close_subscription(member.subscription)
+            member.subscription = None
+        member.weak_line = weak_line
+        specs = layout(max(0, min(thumbnails, self.config.max_thumbnails)), self.config.audio_slots)
+        pc = _new_pc()
+        slots: dict[str, Slot] = {}
+        for spec in specs:
+            slot = Slot(spec.name, spec.kind, max_queue=self.config.slot_queue)
+            sender = pc.addTransceiver(slot, direction="sendonly").sender
+            adapter.on_keyframe_request(sender, slot.request_keyframe)
+            slots[spec.name] = slot
+        await pc.setLocalDescription(await pc.createOffer())
+        mids = {spec.name: t.mid or "" for spec, t in zip(specs, pc.getTransceivers(), strict=True)}
+        member.subscription = Subscription(pc, specs, slots, mids)
+
+        @pc.on("connectionstatechange")
+        async def state_changed() -> None:
+            self.emit({"event": "peer_state", "room": self.id, "participant": participant_id, "stream": "subscribe", "state": pc.connectionState})
+
+        return {
+            "sdp": self._local(pc),
+            "slots": [{"mid": mids[s.name], "slot": s.name, "kind": s.kind} for s in specs],
+        }
+
+    async def answer(self, participant_id: str, sdp: str) -> None:
+        member = self.member(participant_id)
+        subscription = member.subscription
+        if subscription is None or subscription.pc.signalingState != "have-local-offer":
+            raise MediaError("invalid", "there is no offer waiting for an answer: send subscribe first")
+        try:
+            await subscription.pc.setRemoteDescription(self._remote(sdp, "answer"))
+        except MediaError:
+            raise
+        except Exception as exc:
+            raise bad_sdp(f"the answer cannot be used: {exc}") from None
+        subscription.assignment = {}
+        self._reassign()
+
+    async def _close_subscription(self, subscription: Subscription) -> None:
+        for slot in subscription.slots.values():
+            slot.stop()
+        await subscription.pc.close()
+
+    # -- state from signalling ---------------------------------------------------------
+    def update(self, participant_id: str, *, muted: bool) -> None:
+        member = self.member(participant_id)
+        member.muted = muted
+        self.detector.set_muted(participant_id, muted)
+        if self.detector.tick(time.monotonic()):
+            self._reassign(speaker_changed=True)
+
+    def quality(self, participant_id: str, *, weak_line: bool) -> None:
+        self.member(participant_id).weak_line = weak_line
+        self._reassign()
+
+    def pin(self, participant_id: str | None) -> None:
+        if participant_id is not None:
+            self.member(participant_id)
+        self.pinned = participant_id
+        self._reassign()
+
+    # -- slots -------------------------------------------------------------------------
+    def view(self) -> RoomView:
+        ordered = sorted(self.members.values(), key=lambda m: m.order)
+        return RoomView(
+            cameras=[m.id for m in ordered if FULL in m.sources or SMALL in m.sources],
+            screens=[p for p in self.screens if p in self.members],
+            pinned=self.pinned,
+            active=self.detector.active,
+            recent=[p for p in self.detector.recent if p in self.members],
+            audible=[p for p in self.detector.audible if p in self.members and AUDIO in self.members[p].sources],
+        )
+
+    def _reassign(self, speaker_changed: bool = False) -> None:
+        view = self.view()
+        if speaker_changed and view.active != self._announced:
+            self._announced = view.active
+            self.emit({"event": "active_speaker", "room": self.id, "participant": view.active})
+        for member in self.members.values():
+            sub = member.subscription
+            if sub is None or sub.pc.signalingState != "stable":
+                continue
+            wanted = assign(member.id, sub.specs, view, weak_line=member.weak_line)
+            if wanted == sub.assignment:
+                continue
+            for name, target in wanted.items():
+                source = None
+                if target is not None:
+                    owner = self.members[target[0]]
+                    source = owner.sources.get(target[1])
+                    if source is None and target[1] == FULL:
+                        source = owner.sources.get(SMALL)  # a camera sent only small
+                    elif source is None and target[1] == SMALL:
+                        source = owner.sources.get(FULL)  # no small layer: the full one
+                sub.slots[name].switch(source)
+            sub.assignment = wanted
+            self.emit({
+                "event": "slots", "room": self.id, "participant": member.id,
+                "slots": [
+                    {"slot": name, "mid": sub.mids[name], "participant_id": t[0] if t else None, "layer": t[1] if t else None}
+                    for name, t in wanted.items()
+                ],
+            })
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                if self.detector.tick(time.monotonic()):
+                    self._reassign(speaker_changed=True)
+            except Exception:  # a bug here must not stop speaker detection for the room
+                log.exception("speaker detection failed in room %s", self.id)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "participants": len(self.members),
+            "publishers": sum(1 for m in self.members.values() if m.publishers),
+        }
+
+
+__all__ = ["Room", "LAYERS"]

@@ -1,0 +1,237 @@
+"""An SFU worker process: ``python -m media.worker``, driven by the web process over its
+standard input and output, one JSON object per line (see ``media.supervisor`` for the other end).
+
+Requests ``{"id", "op", "args"}`` are answered ``{"id", "ok": true, "result"}`` or
+``{"id", "ok": false, "error": {"code", "message"}}``; events ``{"event", …}`` go out unasked.
+Operations on one room run one at a time, in order. The worker ends when its input closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from media import adapter, forwarding
+from media.config import MediaConfig
+from media.errors import MediaError
+from media.ice import use_host_addresses
+from media.room import Room
+
+log = logging.getLogger("media.worker")
+MAX_LINE = 1024 * 1024
+
+
+def open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:  # the descriptor listdir itself used
+            pass
+    return count
+
+
+class Worker:
+    def __init__(self, config: MediaConfig, send: Callable[[dict[str, Any]], None]) -> None:
+        self.config = config
+        self.send = send
+        self.rooms: dict[str, Room] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.ops: dict[str, Callable[..., Awaitable[Any]]] = {
+            "join": self.join, "publish": self.publish, "unpublish": self.unpublish,
+            "subscribe": self.subscribe, "answer": self.answer, "update": self.update,
+            "quality": self.quality, "pin": self.pin, "leave": self.leave,
+            "close_room": self.close_room, "debug": self.debug, "ping": self.ping,
+        }
+        self.baseline_sockets = open_sockets()  # stdin/stdout may be socket pairs
+
+    def room(self, room: str, create: bool = False) -> Room:
+        found = self.rooms.get(room)
+        if found is None:
+            if not create:
+                raise MediaError("not_found", f"no room {room} on this worker")
+            found = self.rooms[room] = Room(room, self.config, self.send)
+        return found
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        request_id = message.get("id")
+        op = self.ops.get(str(message.get("op")))
+        args = message.get("args") or {}
+        try:
+            if op is None or not isinstance(args, dict):
+                raise MediaError("invalid", f"unknown operation {message.get('op')!r}")
+            room = args.get("room")
+            if isinstance(room, str):
+                lock = self.locks.setdefault(room, asyncio.Lock())
+                async with lock:
+                    result = await op(**args)
+            else:
+                result = await op(**args)
+            self.send({"id": request_id, "ok": True, "result": result})
+        except MediaError as exc:
+            self.send({"id": request_id, "ok": False, "error": {"code": exc.code, "message": exc.message}})
+        except TypeError as exc:
+            self.send({"id": request_id, "ok": False, "error": {"code": "invalid", "message": str(exc)}})
+        except Exception as exc:
+            log.exception("operation %s failed", message.get("op"))
+            self.send({"id": request_id, "ok": False, "error": {"code": "internal", "message": repr(exc)}})
+
+    # -- operations ------------------------------------------------------------
+    async def ping(self) -> dict[str, Any]:
+        return {"pid": os.getpid()}
+
+    async def join(self, room: str, participant: str, muted: bool = False) -> None:
+        self.room(room, create=True).join(participant, muted=muted)
+
+    async def publish(self, room: str, participant: str, stream: str, sdp: str, tracks: dict[str, str]) -> dict[str, str]:
+        return {"sdp": await self.room(room).publish(participant, stream, sdp, tracks)}
+
+    async def unpublish(self, room: str, participant: str, stream: str) -> None:
+        await self.room(room).unpublish(participant, stream)
+
+    async def subscribe(self, room: str, participant: str, thumbnails: int = 4, weak_line: bool = False) -> dict[str, Any]:
+        return await self.room(room).subscribe(participant, thumbnails=thumbnails, weak_line=weak_line)
+
+    async def answer(self, room: str, participant: str, sdp: str) -> None:
+        await self.room(room).answer(participant, sdp)
+
+    async def update(self, room: str, participant: str, muted: bool) -> None:
+        self.room(room).update(participant, muted=muted)
+
+    async def quality(self, room: str, participant: str, weak_line: bool) -> None:
+        self.room(room).quality(participant, weak_line=weak_line)
+
+    async def pin(self, room: str, participant: str | None) -> None:
+        self.room(room).pin(participant)
+
+    async def leave(self, room: str, participant: str) -> None:
+        found = self.rooms.get(room)
+        if found is None:
+            return
+        await found.leave(participant)
+        if not found.members:
+            await self.close_room(room)
+
+    async def close_room(self, room: str) -> None:
+        found = self.rooms.pop(room, None)
+        self.locks.pop(room, None)
+        if found is not None:
+            await found.close()
+
+    async def debug(self) -> dict[str, Any]:
+        """What this process holds: the leak and no-codec checks read it."""
+        own = {asyncio.current_task()}
+        return {
+            "pid": os.getpid(),
+            "rooms": len(self.rooms),
+            "tasks": len([t for t in asyncio.all_tasks() if t not in own and not getattr(t, "_giaoban_worker", False)]),
+            # threads besides the loop's bounded executor pool (which getaddrinfo uses)
+            "threads": sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
+            "sockets": open_sockets() - self.baseline_sockets,  # beyond the worker's own stdio
+            "codec_contexts": adapter.live_codec_contexts(),
+            "codec_attempts": adapter.Counters.codec_attempts,
+            "keyframe_requests": forwarding.Stats.keyframe_requests,
+            "forwarded_packets": adapter.Counters.packets,
+        }
+
+    # -- statistics ------------------------------------------------------------
+    async def subscriber_loss(self) -> tuple[int, int]:
+        lost = received = 0
+        for room in self.rooms.values():
+            for member in room.members.values():
+                if member.subscription is None:
+                    continue
+                for transceiver in member.subscription.pc.getTransceivers():
+                    report = await transceiver.sender.getStats()
+                    for stat in report.values():
+                        if stat.type == "remote-inbound-rtp":
+                            lost += max(0, stat.packetsLost)
+                            received += max(0, stat.packetsReceived)
+        return lost, lost + received
+
+    async def report(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.stats_interval)
+            lost, expected = await self.subscriber_loss()
+            self.send({
+                "event": "stats",
+                "time": time.time(),
+                "rooms": len(self.rooms),
+                "participants": sum(r.stats()["participants"] for r in self.rooms.values()),
+                "publishers": sum(r.stats()["publishers"] for r in self.rooms.values()),
+                "packets": adapter.Counters.packets,
+                "bytes": adapter.Counters.bytes,
+                "frames": adapter.Counters.frames,
+                "keyframe_requests": forwarding.Stats.keyframe_requests,
+                "dropped_frames": forwarding.Stats.dropped_frames,
+                "subscriber_lost": lost,
+                "subscriber_expected": expected,
+            })
+
+    async def close(self) -> None:
+        for room in list(self.rooms):
+            await self.close_room(room)
+
+
+async def serve(config: MediaConfig) -> None:
+    adapter.install()
+    adapter.restrict_codecs(config.video_codec)
+    use_host_addresses(config.addresses)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout.buffer
+
+    def send(message: dict[str, Any]) -> None:
+        out.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        out.flush()
+
+    worker = Worker(config, send)
+    this = asyncio.current_task()
+    this._giaoban_worker = True  # type: ignore[union-attr]
+    reporter = asyncio.ensure_future(worker.report())
+    reporter._giaoban_worker = True  # type: ignore[attr-defined]
+    pending: set[asyncio.Task[None]] = set()
+    send({"event": "ready", "pid": os.getpid()})
+    while True:
+        try:
+            line = await reader.readline()
+        except ValueError:  # a line over MAX_LINE: the web process never sends one
+            log.error("request line too long, ignored")
+            continue
+        if not line:
+            break
+        try:
+            message = json.loads(line)
+        except ValueError:
+            log.error("unreadable request line ignored")
+            continue
+        if not isinstance(message, dict):
+            continue
+        task = asyncio.ensure_future(worker.handle(message))
+        task._giaoban_worker = True  # type: ignore[attr-defined]
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    reporter.cancel()
+    await worker.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("GIAOBAN_MEDIA_LOG", "WARNING"), stream=sys.stderr,
+                        format="sfu[%(process)d] %(levelname)s %(name)s: %(message)s")
+    config = MediaConfig.from_json(os.environ.get("GIAOBAN_MEDIA_CONFIG", "{}"))
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

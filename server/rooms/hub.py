@@ -1,0 +1,139 @@
+"""The web process's view of the open rooms: who is connected to which occurrence's room, and
+the bridge between their signalling connections and the SFU workers (``media.supervisor``).
+
+Each connection has a bounded outgoing queue drained by its own writer: a broadcast never waits
+on a slow socket, and a connection that cannot keep up is closed rather than slowing the room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from media.supervisor import Supervisor
+from server.rooms.access import Admission
+
+log = logging.getLogger(__name__)
+OUTGOING = 512  # messages queued for one connection before it counts as too slow
+CHAT_KEPT = 500
+
+
+@dataclass(eq=False)
+class Peer:
+    admission: Admission
+    id: str = field(default_factory=lambda: "p-" + secrets.token_urlsafe(9))
+    muted: bool = False
+    camera: bool = True
+    hand: bool = False
+    thumbnails: int = 4
+    weak_line: bool = False
+    publishing: set[str] = field(default_factory=set)
+    media_joined: bool = False
+    joined: bool = False
+    outgoing: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(OUTGOING))
+    disconnect: Callable[[int], None] = lambda code: None  # set by the connection
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.outgoing.put_nowait(message)
+        except asyncio.QueueFull:
+            self.disconnect(4008)  # cannot keep up: closed rather than slowing the room
+
+    def public(self) -> dict[str, Any]:
+        a = self.admission
+        return {
+            "id": self.id, "name": a.name, "kind": a.kind, "role": a.role,
+            "unit": {"code": a.unit_code, "name": a.unit_name} if a.unit_name else None,
+            "muted": self.muted, "camera": self.camera, "hand": self.hand, "publishing": sorted(self.publishing),
+        }
+
+
+@dataclass
+class Room:
+    name: str
+    peers: dict[str, Peer] = field(default_factory=dict)
+    chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CHAT_KEPT))
+
+
+class RoomHub:
+    def __init__(self, supervisor_factory: Callable[[Callable[[dict[str, Any]], None]], Supervisor]) -> None:
+        self.rooms: dict[str, Room] = {}
+        self.media = supervisor_factory(self.on_media_event)
+        self._chat_ids = itertools.count(1)
+
+    # -- membership ----------------------------------------------------------------
+    def enter(self, peer: Peer) -> Peer | None:
+        """Add ``peer`` to its room; returns an older connection of the same person, which the
+        caller closes (a reloaded page replaces its previous self)."""
+        room = self.rooms.setdefault(peer.admission.room, Room(peer.admission.room))
+        older = next((p for p in room.peers.values() if p.admission.person == peer.admission.person), None)
+        room.peers[peer.id] = peer
+        peer.joined = True
+        self.broadcast(room.name, {"type": "participant_joined", "participant": peer.public()}, exclude=peer)
+        return older
+
+    async def leave(self, peer: Peer) -> None:
+        room = self.rooms.get(peer.admission.room)
+        if room is None or room.peers.pop(peer.id, None) is None:
+            return
+        if peer.media_joined:
+            peer.media_joined = False
+            try:
+                await self.media.leave(room.name, peer.id)
+            except Exception:  # the worker may be gone; it cleaned up with itself
+                log.warning("leaving the SFU room %s failed", room.name, exc_info=True)
+        self.broadcast(room.name, {"type": "participant_left", "participant_id": peer.id})
+        if not room.peers and self.rooms.get(room.name) is room:
+            del self.rooms[room.name]
+
+    def participants(self, room_name: str) -> list[Peer]:
+        room = self.rooms.get(room_name)
+        return list(room.peers.values()) if room else []
+
+    # -- messages ----------------------------------------------------------------------
+    def broadcast(self, room_name: str, message: dict[str, Any], exclude: Peer | None = None) -> None:
+        room = self.rooms.get(room_name)
+        if room is None:
+            return
+        for peer in list(room.peers.values()):
+            if peer is not exclude:
+                peer.send(message)
+
+    def chat(self, peer: Peer, text: str) -> None:
+        message = {
+            "type": "chat", "id": next(self._chat_ids), "from": peer.id, "name": peer.admission.name, "text": text,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        room = self.rooms.get(peer.admission.room)
+        if room is not None:
+            room.chat.append(message)
+        self.broadcast(peer.admission.room, message)
+
+    def on_media_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "slots":
+            peer = self._peer(event.get("room"), event.get("participant"))
+            if peer is not None:
+                peer.send({"type": "slots", "slots": event.get("slots", [])})
+        elif kind == "active_speaker":
+            self.broadcast(str(event.get("room")), {"type": "active_speaker", "participant_id": event.get("participant")})
+        elif kind == "worker_lost":
+            for name in event.get("rooms", []):
+                for peer in self.participants(name):
+                    peer.media_joined = False
+                    peer.publishing.clear()
+                    peer.send({"type": "rejoin", "reason": "media_restarted"})
+
+    def _peer(self, room_name: Any, peer_id: Any) -> Peer | None:
+        room = self.rooms.get(str(room_name))
+        return room.peers.get(str(peer_id)) if room else None
+
+    async def close(self) -> None:
+        await self.media.close()

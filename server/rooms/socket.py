@@ -1,0 +1,346 @@
+"""``WS /ws/meetings/{id}``: one participant's signalling connection (docs/signalling.md).
+
+The connection is accepted, then checked (who, invited, room open); refusals are an ``error``
+message and a close code, since browsers cannot read a refused upgrade. After that, each text
+frame is size-checked, rate-limited, parsed into its message class and handed to the handler the
+dispatch table names. Nothing a client sends can affect another participant except through those
+handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from media.errors import MediaError
+from server.appstate import AppState, app_state
+from server.errors import DomainError, NotAuthenticated
+from server.i18n import N_, Text, render
+from server.rooms import access
+from server.rooms.hub import Peer, RoomHub
+from server.rooms.messages import (
+    PROTOCOL, Chat, Join, Leave, Message, Ping, Publish, Quality, SignalError, Subscribe, SubscribeAnswer,
+    Unpublish, Update, parse,
+)
+
+log = logging.getLogger(__name__)
+
+CLOSE_CODES = {"not_authenticated": 4401, "forbidden": 4403, "not_found": 4404, "not_open": 4409}
+FLOOD_LIMIT = 20  # refusals for rate before the connection is closed
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def same_origin(websocket: WebSocket, public_url: str) -> bool:
+    origin = websocket.headers.get("origin", "")
+    if not origin:
+        return False
+    ours = urlsplit(public_url)
+    theirs = urlsplit(origin)
+    if (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc):
+        return True
+    host = websocket.headers.get("host", "")
+    return bool(host) and theirs.netloc == host and theirs.scheme in ("http", "https")
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, state: AppState, hub: RoomHub) -> None:
+        self.ws = websocket
+        self.state = state
+        self.hub = hub
+        self.settings = state.settings
+        self.translations = state.catalogues.get(websocket.state.locale)
+        self.peer: Peer | None = None
+        self.bucket = TokenBucket(self.settings.signal_rate, 2 * self.settings.signal_rate)
+        self.refusals = 0
+        self.closing: int | None = None
+        self.stopped = asyncio.Event()
+        self.handlers: dict[type[Message], Callable[[Any], Awaitable[None]]] = {
+            Join: self.on_join, Publish: self.on_publish, Unpublish: self.on_unpublish, Subscribe: self.on_subscribe,
+            SubscribeAnswer: self.on_subscribe_answer, Update: self.on_update, Quality: self.on_quality,
+            Chat: self.on_chat, Ping: self.on_ping, Leave: self.on_leave,
+        }
+
+    # -- plumbing -------------------------------------------------------------------
+    def error(self, code: str, message: Text | str, *, fields: dict[str, Text | str] | None = None, ref: str = "") -> dict[str, Any]:
+        body: dict[str, Any] = {"type": "error", "code": code, "message": render(message, self.translations)}
+        if fields:
+            body["fields"] = {k: render(v, self.translations) for k, v in fields.items()}
+        if ref:
+            body["ref"] = ref
+        return body
+
+    async def send_now(self, message: dict[str, Any]) -> None:
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self.ws.send_json(message)
+
+    def send(self, message: dict[str, Any]) -> None:
+        if self.peer is not None:
+            self.peer.send(message)
+
+    async def writer(self, peer: Peer) -> None:
+        while True:
+            message = await peer.outgoing.get()
+            if message is None:
+                return
+            await self.ws.send_json(message)
+
+    def close_soon(self, code: int) -> None:
+        """End the connection with ``code`` once what is queued has been sent (from handlers,
+        from the hub, or when the client cannot keep up)."""
+        if self.closing is None:
+            self.closing = code
+            self.stopped.set()
+            if self.peer is not None:
+                while True:
+                    try:
+                        self.peer.outgoing.put_nowait(None)
+                        break
+                    except asyncio.QueueFull:  # too slow to read: what is queued is lost anyway
+                        self.peer.outgoing.get_nowait()
+
+    # -- the connection's life ----------------------------------------------------------
+    async def admit(self) -> access.Admission:
+        user = self.ws.state.user
+        auth = self.ws.state.auth
+        invite_token = self.ws.query_params.get("invite", "")
+        invite = None
+        if self.ws.state.auth_error:
+            raise SignalError("not_authenticated", N_("The access token is invalid or has expired."))
+        if auth == "session" and not same_origin(self.ws, self.settings.effective_public_url):
+            raise SignalError("not_authenticated", N_("This page may not join meetings on this site (its origin is not ours)."))
+        if auth != "bearer" and invite_token:
+            invite = self.state.join_links.read(invite_token)
+            if invite is None:
+                raise SignalError("not_authenticated", N_("This join link is not valid."))
+            user = None
+        if user is None and invite is None:
+            raise SignalError("not_authenticated", N_("Log in, or use the join link from your invitation."))
+        occurrence = None
+        if "occurrence" in self.ws.query_params:
+            try:
+                occurrence = dt.datetime.fromisoformat(self.ws.query_params["occurrence"])
+                if occurrence.tzinfo is None:
+                    raise ValueError
+            except ValueError:
+                raise SignalError("invalid", N_("The occurrence must be a date and time with its offset."),
+                                  close=4400) from None
+        meeting_id = int(self.ws.path_params["meeting_id"])
+        try:
+            return await self.state.db.run(
+                access.admit, meeting_id, user=user, invite=invite, occurrence=occurrence,
+                now=dt.datetime.now(dt.UTC), opens_before=dt.timedelta(minutes=self.settings.room_opens_before),
+                closes_after=dt.timedelta(minutes=self.settings.room_closes_after),
+            )
+        except DomainError as exc:
+            fields = {k: v for k, v in exc.fields.items()}
+            raise SignalError(exc.code, exc.message, fields=fields) from None
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        writer: asyncio.Task[None] | None = None
+        try:
+            admission = await self.admit()
+            self.peer = Peer(admission)
+            self.peer.disconnect = self.close_soon
+            writer = asyncio.ensure_future(self.writer(self.peer))
+            await self.read_loop()
+        except SignalError as exc:
+            await self.send_now(self.error(exc.code, exc.message, fields=exc.fields, ref=exc.ref))
+            self.closing = exc.close or CLOSE_CODES.get(exc.code, 4400)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            if self.peer is not None:
+                await self.hub.leave(self.peer)
+            if writer is not None:
+                if self.closing is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(writer), 1.0)
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+            if self.ws.application_state == WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await self.ws.close(self.closing or 1000)
+
+    async def read_loop(self) -> None:
+        timeout = 3 * self.settings.heartbeat
+        stopped = asyncio.ensure_future(self.stopped.wait())
+        try:
+            while self.closing is None:
+                frame = await self.next_frame(stopped, timeout)
+                if frame is None:
+                    return
+                await self.handle_frame(frame)
+        finally:
+            stopped.cancel()
+
+    async def next_frame(self, stopped: asyncio.Future[Any], timeout: float) -> dict[str, Any] | None:
+        receive = asyncio.ensure_future(self.ws.receive())
+        done, _ = await asyncio.wait({receive, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if receive not in done:
+            receive.cancel()
+            if stopped in done:
+                return None
+            raise SignalError("timeout", N_("Nothing was received for {seconds} seconds.", seconds=timeout), close=4408)
+        return dict(receive.result())
+
+    async def handle_frame(self, frame: dict[str, Any]) -> None:
+        if frame["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(frame.get("code", 1000))
+        text = frame.get("text")
+        if text is None:
+            self.send(self.error("bad_json", N_("Send text frames: each one JSON object.")))
+            return
+        if len(text.encode()) > self.settings.signal_max_bytes:
+            raise SignalError("too_large", N_("A message may be at most {size} bytes.", size=self.settings.signal_max_bytes), close=1009)
+        if not self.bucket.take():
+            self.refusals += 1
+            if self.refusals >= FLOOD_LIMIT:
+                raise SignalError("rate_limited", N_("Too many messages: the connection is closed."), close=4429)
+            self.send(self.error("rate_limited", N_("Too many messages: slow down.")))
+            return
+        try:
+            message = parse(text)
+            await self.dispatch(message)
+        except SignalError as exc:
+            if exc.close:
+                raise
+            self.send(self.error(exc.code, exc.message, fields=exc.fields, ref=exc.ref))
+
+
+    async def dispatch(self, message: Message) -> None:
+        assert self.peer is not None
+        if not self.peer.joined and not isinstance(message, Join):
+            raise SignalError("not_joined", N_("Send join first."), ref=message.kind)
+        if self.peer.joined and isinstance(message, Join):
+            raise SignalError("already_joined", N_("You have already joined."), ref=message.kind)
+        try:
+            await self.handlers[type(message)](message)
+        except MediaError as exc:
+            code = exc.code if exc.code in ("bad_sdp", "media_unavailable", "invalid") else "media_unavailable"
+            raise SignalError(code, N_("The media service refused: {reason}", reason=exc.message), ref=message.kind) from None
+
+    # -- handlers --------------------------------------------------------------------------
+    async def on_join(self, message: Join) -> None:
+        peer = self.peer
+        assert peer is not None
+        peer.muted, peer.camera, peer.thumbnails, peer.weak_line = message.muted, message.camera, message.thumbnails, message.weak_line
+        older = self.hub.enter(peer)
+        if older is not None:
+            older.send(self.error("replaced", N_("You joined again from another window; this one is closed.")))
+            older.disconnect(4000)
+        a = peer.admission
+        self.send({
+            "type": "welcome", "protocol": PROTOCOL, "you": peer.public(),
+            "participants": [p.public() for p in self.hub.participants(a.room) if p is not peer],
+            "meeting": {"id": a.meeting_id, "title": a.title, "occurrence": a.occurrence.isoformat(),
+                        "start": a.start.isoformat(), "end": a.end.isoformat()},
+            "ice_servers": self.settings.ice_server_list(), "heartbeat": self.settings.heartbeat,
+        })
+
+    async def ensure_media(self) -> None:
+        peer = self.peer
+        assert peer is not None
+        if not peer.media_joined:
+            await self.hub.media.join(peer.admission.room, peer.id, muted=peer.muted)
+            peer.media_joined = True
+
+    async def on_publish(self, message: Publish) -> None:
+        peer = self.peer
+        assert peer is not None
+        await self.ensure_media()
+        sdp = await self.hub.media.publish(peer.admission.room, peer.id, message.stream, message.sdp, dict(message.tracks))
+        self.send({"type": "publish_answer", "stream": message.stream, "sdp": sdp})
+        if message.stream not in peer.publishing:
+            peer.publishing.add(message.stream)
+            self.hub.broadcast(peer.admission.room, {"type": "participant_updated", "participant": peer.public()})
+
+    async def on_unpublish(self, message: Unpublish) -> None:
+        peer = self.peer
+        assert peer is not None
+        if message.stream in peer.publishing and peer.media_joined:
+            await self.hub.media.unpublish(peer.admission.room, peer.id, message.stream)
+        peer.publishing.discard(message.stream)
+        self.hub.broadcast(peer.admission.room, {"type": "participant_updated", "participant": peer.public()})
+
+    async def on_subscribe(self, message: Subscribe) -> None:
+        peer = self.peer
+        assert peer is not None
+        await self.ensure_media()
+        offer = await self.hub.media.subscribe(peer.admission.room, peer.id, thumbnails=peer.thumbnails, weak_line=peer.weak_line)
+        self.send({"type": "subscribe_offer", "sdp": offer.sdp, "slots": offer.slots})
+
+    async def on_subscribe_answer(self, message: SubscribeAnswer) -> None:
+        peer = self.peer
+        assert peer is not None
+        if not peer.media_joined:
+            raise SignalError("invalid", N_("Send subscribe first."), ref=message.kind)
+        await self.hub.media.answer(peer.admission.room, peer.id, message.sdp)
+
+    async def on_update(self, message: Update) -> None:
+        peer = self.peer
+        assert peer is not None
+        changed = False
+        for name in ("muted", "camera", "hand"):
+            value = getattr(message, name)
+            if value is not None and value != getattr(peer, name):
+                setattr(peer, name, value)
+                changed = True
+        if message.muted is not None and peer.media_joined:
+            await self.hub.media.update(peer.admission.room, peer.id, muted=peer.muted)
+        if changed:
+            self.hub.broadcast(peer.admission.room, {"type": "participant_updated", "participant": peer.public()})
+
+    async def on_quality(self, message: Quality) -> None:
+        peer = self.peer
+        assert peer is not None
+        peer.weak_line = message.weak_line
+        if peer.media_joined:
+            await self.hub.media.quality(peer.admission.room, peer.id, weak_line=message.weak_line)
+
+    async def on_chat(self, message: Chat) -> None:
+        assert self.peer is not None
+        self.hub.chat(self.peer, message.text)
+
+    async def on_ping(self, message: Ping) -> None:
+        self.send({"type": "pong"})
+
+    async def on_leave(self, message: Leave) -> None:
+        self.close_soon(1000)
+
+
+async def room_socket(websocket: WebSocket) -> None:
+    state = app_state(websocket)
+    hub = state.rooms
+    if hub is None:  # no lifespan running (a bare test client): no media plane to offer
+        await websocket.accept()
+        await websocket.send_json({"type": "error", "code": "media_unavailable", "message": "media unavailable"})
+        await websocket.close(1013)
+        return
+    await Connection(websocket, state, hub).run()
+
+
+__all__ = ["room_socket", "NotAuthenticated"]
