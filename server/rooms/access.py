@@ -89,9 +89,13 @@ def find_occurrence(
         if live:
             return live[0]
         upcoming = [o for o in meetings.occurrences_of(session, meeting, now, now + dt.timedelta(days=400)) if not o.cancelled]
-        if not upcoming:
-            raise NotOpen(N_("This meeting has no more occurrences."))
-        occurrence = upcoming[0]
+        if upcoming:
+            occurrence = upcoming[0]
+        else:
+            past = [o for o in meetings.occurrences_of(session, meeting, now - dt.timedelta(days=400), now) if not o.cancelled]
+            if not past:
+                raise NotOpen(N_("This meeting has no more occurrences."))
+            occurrence = past[-1]
     if occurrence.cancelled:
         raise NotOpen(N_("This occurrence has been cancelled."))
     opens, closes = window(occurrence, opens_before, closes_after)
