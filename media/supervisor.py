@@ -39,6 +39,7 @@ class _Worker:
     rooms: set[str] = field(default_factory=set)
     participants: dict[str, int] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
 
 
@@ -122,7 +123,17 @@ class Supervisor:
             out[name] = sum(int(w.stats.get(name, 0)) for w in self._workers.values())
         for name in COUNTERS:
             out[name] = self._totals[name] + sum(int(w.stats.get(name, 0)) for w in self._workers.values())
+        for name in ("packets", "bytes"):
+            out[f"{name}_per_second"] = sum(w.rates.get(name, 0.0) for w in self._workers.values())
         return out
+
+    @staticmethod
+    def _rates(worker: _Worker, stats: dict[str, Any]) -> None:
+        previous = worker.stats
+        elapsed = float(stats.get("time", 0)) - float(previous.get("time", 0))
+        if previous and elapsed > 0:
+            for name in ("packets", "bytes"):
+                worker.rates[name] = max(0.0, (int(stats.get(name, 0)) - int(previous.get(name, 0))) / elapsed)
 
     async def close(self) -> None:
         self._closing = True
@@ -214,6 +225,7 @@ class Supervisor:
                     if not worker.ready.done():
                         worker.ready.set_result(None)
                 elif message.get("event") == "stats":
+                    self._rates(worker, message)
                     worker.stats = message
                 else:
                     try:

@@ -166,4 +166,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         outbox_sender=new_sender(),  # not started: wake() is a no-op until a lifespan runs one
         join_links=JoinLinks(settings.effective_secret_key),
     )
+    state = app.state.giaoban
+    metrics.media_snapshot = lambda: state.rooms.snapshot() if state.rooms is not None else None
     return app

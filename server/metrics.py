@@ -6,7 +6,12 @@ from __future__ import annotations
 import ipaddress
 import time
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -18,9 +23,47 @@ from server.i18n import N_
 from server.permissions import can_view_metrics
 
 
+# name, help, kind, key in the supervisor's snapshot
+MEDIA_METRICS = [
+    ("giaoban_media_workers", "SFU worker processes running", "gauge", "workers"),
+    ("giaoban_media_worker_restarts", "SFU workers restarted after they died", "counter", "restarts"),
+    ("giaoban_media_rooms", "Rooms open on the SFU workers", "gauge", "rooms"),
+    ("giaoban_media_participants", "Participants in SFU rooms", "gauge", "participants"),
+    ("giaoban_media_publishers", "Participants publishing media", "gauge", "publishers"),
+    ("giaoban_media_forwarded_packets", "RTP packets forwarded to subscribers", "counter", "packets"),
+    ("giaoban_media_forwarded_bytes", "Payload bytes forwarded to subscribers", "counter", "bytes"),
+    ("giaoban_media_forwarded_packets_per_second", "RTP packets forwarded per second (last report)", "gauge", "packets_per_second"),
+    ("giaoban_media_forwarded_bytes_per_second", "Payload bytes forwarded per second (last report)", "gauge", "bytes_per_second"),
+    ("giaoban_media_keyframe_requests", "Keyframe requests sent to publishers (after throttling)", "counter", "keyframe_requests"),
+    ("giaoban_media_dropped_frames", "Frames dropped for slow subscribers", "counter", "dropped_frames"),
+    ("giaoban_media_subscriber_packets_lost", "Packets subscribers report lost (RTCP), current connections", "gauge", "subscriber_lost"),
+    ("giaoban_media_subscriber_packets_expected", "Packets subscribers expected (RTCP), current connections", "gauge", "subscriber_expected"),
+]
+
+
+class MediaCollector(Collector):
+    """Reads the media plane's figures when /metrics is scraped (nothing while no SFU runs)."""
+
+    def __init__(self, snapshot: Callable[[], dict[str, Any] | None]) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        figures = self.snapshot() or {}
+        for name, help_text, kind, key in MEDIA_METRICS:
+            value = float(figures.get(key, 0))
+            if kind == "counter":
+                yield CounterMetricFamily(name, help_text, value=value)
+            else:
+                yield GaugeMetricFamily(name, help_text, value=value)
+        yield GaugeMetricFamily("giaoban_room_connections", "Signalling connections joined to rooms",
+                                value=float(figures.get("connections", 0)))
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.media_snapshot: Callable[[], dict[str, Any] | None] = lambda: None
+        self.registry.register(MediaCollector(lambda: self.media_snapshot()))
         self.requests = Counter(
             "giaoban_http_requests_total", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
         )

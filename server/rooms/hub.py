@@ -135,5 +135,11 @@ class RoomHub:
         room = self.rooms.get(str(room_name))
         return room.peers.get(str(peer_id)) if room else None
 
+    def snapshot(self) -> dict[str, Any]:
+        """The media plane's figures plus the signalling connections, for /metrics."""
+        figures = self.media.snapshot()
+        figures["connections"] = sum(len(r.peers) for r in self.rooms.values())
+        return figures
+
     async def close(self) -> None:
         await self.media.close()

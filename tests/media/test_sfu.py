@@ -249,3 +249,39 @@ def test_h264_is_forwarded_when_the_deployment_uses_it(live_h264: Live, h264_cli
 
 
 _ = MID
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} is not in /metrics")
+
+
+def test_the_media_plane_shows_in_metrics(live: Live, clips: Clips) -> None:
+    import httpx
+
+    meeting = live.meeting(users=PEOPLE)
+
+    async def scenario() -> None:
+        async with joined(live, meeting, clips, "lanhdao", "canbo.tanan") as (a, c):
+            await a.publish("dark", audio="quiet")
+            await c.subscribe()
+            await frames_of(c, "main", 30)
+            async with httpx.AsyncClient(base_url=live.base_url) as http:
+                for _ in range(40):
+                    text = (await http.get("/metrics")).text
+                    if metric(text, "giaoban_media_forwarded_packets_per_second") > 0 and metric(text, "giaoban_media_subscriber_packets_expected") > 0:
+                        break
+                    await asyncio.sleep(0.25)
+            assert metric(text, "giaoban_media_participants") == 2
+            assert metric(text, "giaoban_media_publishers") == 1
+            assert metric(text, "giaoban_room_connections") == 2
+            assert metric(text, "giaoban_media_forwarded_packets_total") > 100
+            assert metric(text, "giaoban_media_forwarded_bytes_total") > 10_000
+            assert metric(text, "giaoban_media_forwarded_packets_per_second") > 10
+            assert metric(text, "giaoban_media_keyframe_requests_total") >= 1
+            assert metric(text, "giaoban_media_subscriber_packets_lost") == 0
+            assert metric(text, "giaoban_media_workers") == 1
+
+    asyncio.run(scenario())
