@@ -160,7 +160,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     "(or run with GIAOBAN_DEMO=1)."
                 )
     db.dispose()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=False, log_level="info")
+    # WebSocket frames are cut at the protocol level well above the signalling limit, which
+    # answers with a clear error (GIAOBAN_SIGNAL_MAX_BYTES); app-level heartbeats, no ws pings.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=False, log_level="info",
+                ws="websockets-sansio", ws_max_size=4 * settings.signal_max_bytes, ws_ping_interval=None)
     return 0
 
 
