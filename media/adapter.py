@@ -27,6 +27,7 @@ import aiortc.rtcrtpsender as rtcrtpsender
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RtpRouter
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -107,6 +108,39 @@ def _no_decoder_worker(*args: object) -> None:
     to the tap instead (see ``tap_receiver``)."""
 
 
+_STOCK_ROUTE_RTP = RtpRouter.route_rtp
+
+
+def _route_rtp(self: RtpRouter, packet: RtpPacket) -> Any:
+    """aiortc's ``RtpRouter.route_rtp``, plus BUNDLE demultiplexing by MID (RFC 8843 §9.2).
+
+    aiortc registers only a receiver's media SSRC and otherwise routes by payload type, which
+    fails as soon as two m-lines of a bundle share payload types — a camera sent in two layers,
+    or several slots: their RTX retransmissions (an SSRC announced only in ``ssrc-group:FID``)
+    were discarded, so no NACK was ever answered. An unknown SSRC is now learnt from the MID
+    header extension first."""
+    ssrc_receiver = self.ssrc_table.get(packet.ssrc)
+    pt_receivers = self.payload_type_table.get(packet.payload_type, set())
+    if ssrc_receiver is not None and ssrc_receiver in pt_receivers:
+        return ssrc_receiver
+    if ssrc_receiver is None:
+        mid = packet.extensions.mid
+        mid_receiver = self.mid_table.get(mid) if mid is not None else None
+        if mid_receiver is not None and mid_receiver in pt_receivers:
+            self.ssrc_table[packet.ssrc] = mid_receiver
+            return mid_receiver
+        if len(pt_receivers) == 1:
+            receiver = next(iter(pt_receivers))
+            self.ssrc_table[packet.ssrc] = receiver
+            return receiver
+    return None
+
+
+def route_by_mid() -> None:
+    """Fix aiortc's BUNDLE routing in this process (the SFU, and aiortc clients in tests)."""
+    setattr(RtpRouter, "route_rtp", _route_rtp)
+
+
 _installed = False
 
 
@@ -120,6 +154,7 @@ def install() -> None:
     setattr(rtcrtpreceiver, "decoder_worker", _no_decoder_worker)
     setattr(rtcrtpreceiver, "get_decoder", _no_decoder)
     setattr(rtcrtpsender, "get_encoder", packer_for)
+    route_by_mid()
     _installed = True
 
 

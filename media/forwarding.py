@@ -58,6 +58,9 @@ class Source:
         if self.kind == "audio":
             return
         Stats.keyframe_asks += 1
+        self._request()
+
+    def _request(self) -> None:
         now = self._now()
         wait = self._last_request + KEYFRAME_INTERVAL - now
         if wait <= 0:
@@ -71,7 +74,7 @@ class Source:
     def _deferred_request(self) -> None:
         self._pending_request = False
         if self.sinks:
-            self.request_keyframe()
+            self._request()
 
     def close(self) -> None:
         for sink in tuple(self.sinks):
@@ -161,10 +164,14 @@ class Slot(MediaStreamTrack):
                 return
             self._need_keyframe = False
         if len(self._queue) >= self._max_queue:
-            self.dropped += len(self._queue)
-            Stats.dropped_frames += len(self._queue)
-            self._queue.clear()
-            if self.kind == "video":
+            if self.kind == "audio":  # every audio frame stands alone: lose the oldest
+                self._queue.popleft()
+                self.dropped += 1
+                Stats.dropped_frames += 1
+            else:  # a video frame needs its predecessors: start again at a keyframe
+                self.dropped += len(self._queue)
+                Stats.dropped_frames += len(self._queue)
+                self._queue.clear()
                 self._need_keyframe = not frame.keyframe
                 if self._need_keyframe:
                     source.request_keyframe()

@@ -35,10 +35,9 @@ class SpeakerDetector:
     recent: list[str] = field(default_factory=list)  # most recent active speakers first
 
     def level(self, participant_id: str, level: int, now: float) -> None:
-        voice = self.voices.setdefault(participant_id, _Voice(updated=now))
         loudness = max(0, 127 - min(127, level))
-        dt = max(0.0, now - voice.updated)
-        alpha = min(1.0, max(0.05, dt / self.smoothing)) if voice.updated else 1.0
+        voice = self.voices.setdefault(participant_id, _Voice(updated=now))  # starts silent: one click is not speech
+        alpha = min(1.0, max(0.05, max(0.0, now - voice.updated) / self.smoothing))
         voice.loudness += alpha * (loudness - voice.loudness)
         voice.updated = now
 

@@ -442,3 +442,29 @@ def test_restrict_codecs_refuses_an_unknown_codec() -> None:
     with pytest.raises(ValueError, match="av1"):
         adapter.restrict_codecs("AV1")
     assert CODECS["video"] == video
+
+
+def test_route_by_mid_sends_an_unknown_ssrc_to_the_receiver_its_mid_names() -> None:
+    """Two m-lines of a bundle share payload types (97 video, 98 RTX): aiortc alone discards a
+    retransmission from the RTX SSRC; with route_by_mid it reaches the receiver of its MID."""
+    from aiortc.rtcdtlstransport import RtpRouter
+    from aiortc.rtp import RtpPacket
+
+    patched_before = RtpRouter.route_rtp
+    stock = adapter._STOCK_ROUTE_RTP
+    try:
+        router = RtpRouter()
+        first, second = object(), object()
+        router.register_receiver(first, ssrcs=[1111], payload_types=[97, 98], mid="0")  # type: ignore[arg-type]
+        router.register_receiver(second, ssrcs=[2222], payload_types=[97, 98], mid="1")  # type: ignore[arg-type]
+        rtx = RtpPacket(payload_type=98, sequence_number=1, ssrc=9999)
+        rtx.extensions.mid = "1"
+        assert stock(router, rtx) is None  # what aiortc 1.16.0 does
+        adapter.route_by_mid()
+        assert router.route_rtp(rtx) is second
+        later = RtpPacket(payload_type=98, sequence_number=2, ssrc=9999)  # no MID any more: learnt
+        assert router.route_rtp(later) is second
+        stray = RtpPacket(payload_type=98, sequence_number=3, ssrc=7777)
+        assert router.route_rtp(stray) is None
+    finally:
+        RtpRouter.route_rtp = patched_before  # type: ignore[method-assign]

@@ -285,3 +285,69 @@ def test_the_media_plane_shows_in_metrics(live: Live, clips: Clips) -> None:
             assert metric(text, "giaoban_media_workers") == 1
 
     asyncio.run(scenario())
+
+
+def test_lost_packets_are_retransmitted_on_both_legs(live: Live, clips: Clips) -> None:
+    """Drop every 15th video packet publisher → SFU and SFU → subscriber (the first time it is
+    sent): the SFU NACKs the publisher and retransmits to the subscriber from its own history,
+    and the picture keeps coming."""
+    from aiortc.rtp import RtcpRtpfbPacket, is_rtcp
+
+    meeting = live.meeting(users=PEOPLE)
+
+    async def scenario() -> None:
+        async with joined(live, meeting, clips, "lanhdao", "canbo.tanan") as (a, c):
+            publication = await a.publish("dark", layers=("camera",), audio=None)
+            # Upstream: the publisher's transport loses packets on the way out (not retransmissions).
+            transport = publication.senders["camera"].transport
+            send_rtp, sent, up = transport._send_rtp, set(), {"dropped": 0, "nacks": 0}
+
+            async def lossy_send(data: bytes) -> None:
+                if not is_rtcp(data) and len(data) > 12:
+                    key = (data[8:12], data[2:4])
+                    if key not in sent:
+                        sent.add(key)
+                        if len(sent) % 15 == 0:
+                            up["dropped"] += 1
+                            return
+                await send_rtp(data)
+
+            transport._send_rtp = lossy_send
+            sender = publication.senders["camera"]
+            handle_rtcp = sender._handle_rtcp_packet
+
+            async def count_nacks(packet: object) -> None:
+                if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == 1:
+                    up["nacks"] += 1
+                await handle_rtcp(packet)
+
+            sender._handle_rtcp_packet = count_nacks
+            await c.subscribe()
+            assert c.subscriber is not None
+            # Downstream: the subscriber's receiver loses packets of the main slot on the way in.
+            receiver = next(t.receiver for t in c.subscriber.getTransceivers() if t.mid == c.slot_mids["main"])
+            handle_rtp, seen, down = receiver._handle_rtp_packet, set(), {"dropped": 0, "rtx": 0, "media_ssrc": None}
+
+            async def lossy_receive(packet: Any, arrival_time_ms: int) -> None:
+                if down["media_ssrc"] is None:
+                    down["media_ssrc"] = packet.ssrc
+                if packet.ssrc != down["media_ssrc"]:
+                    down["rtx"] += 1  # a retransmission (RTX stream)
+                elif packet.sequence_number not in seen:
+                    seen.add(packet.sequence_number)
+                    if len(seen) % 15 == 0:
+                        down["dropped"] += 1
+                        return
+                await handle_rtp(packet, arrival_time_ms)
+
+            receiver._handle_rtp_packet = lossy_receive
+            main = c.slot_stats("main")
+            await c.wait_for(lambda: main.frames >= 30 and up["dropped"] >= 5 and down["dropped"] >= 5, 30, "frames under loss")
+            await c.wait_for(lambda: up["nacks"] >= 3 and down["rtx"] >= 3, 10, "NACKs and retransmissions")
+            # The picture keeps coming at the clip's rate despite the losses.
+            before = main.frames
+            await asyncio.sleep(2)
+            assert main.frames - before >= 20, (main.frames - before, up, down)
+            assert main.near_luma(DARK)
+
+    asyncio.run(scenario())

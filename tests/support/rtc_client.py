@@ -41,6 +41,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
+from media.adapter import route_by_mid
 from media.ice import keep_candidates, parse_networks, use_host_addresses
 from tests.support.media_clips import (
     FPS,
@@ -82,8 +83,10 @@ class SignalClosed(Exception):
 
 
 def loopback_peer_connection() -> RTCPeerConnection:
-    """A peer connection whose only host candidate is 127.0.0.1, without STUN/TURN."""
+    """A peer connection whose only host candidate is 127.0.0.1, without STUN/TURN, with
+    aiortc's BUNDLE routing fixed (as in the SFU) so retransmissions reach their track."""
     use_host_addresses(["127.0.0.1"])
+    route_by_mid()
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
 
