@@ -98,6 +98,24 @@ class Room:
             await self._close_subscription(member.subscription)
         self._reassign()
 
+    async def connection_summary(self, participant_id: str) -> dict[str, float | None]:
+        """Round-trip time and loss as the participant's receiving side reported them (RTCP)."""
+        member = self.members.get(participant_id)
+        rtts: list[float] = []
+        lost = received = 0
+        if member is not None and member.subscription is not None:
+            for transceiver in member.subscription.pc.getTransceivers():
+                for stat in (await transceiver.sender.getStats()).values():
+                    if stat.type == "remote-inbound-rtp":
+                        if stat.roundTripTime is not None:
+                            rtts.append(stat.roundTripTime * 1000)
+                        lost += max(0, stat.packetsLost)
+                        received += max(0, stat.packetsReceived)
+        return {
+            "rtt_ms": round(sum(rtts) / len(rtts), 1) if rtts else None,
+            "loss_percent": round(100 * lost / (lost + received), 2) if lost + received else None,
+        }
+
     async def close(self) -> None:
         self._ticker.cancel()
         for participant_id in list(self.members):

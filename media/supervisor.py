@@ -92,11 +92,13 @@ class Supervisor:
     async def pin(self, room: str, participant: str | None) -> None:
         await self._call(room, "pin", participant=participant)
 
-    async def leave(self, room: str, participant: str) -> None:
+    async def leave(self, room: str, participant: str) -> dict[str, Any]:
+        """Remove ``participant``; returns a summary of its connection (``rtt_ms``,
+        ``loss_percent``: what its receiving side reported, None when unknown)."""
         index = self._placement.get(room)
         if index is None or index not in self._workers:
-            return
-        await self._call(room, "leave", participant=participant)
+            return {}
+        summary = await self._call(room, "leave", participant=participant)
         worker = self._workers.get(index)
         if worker is not None:
             left = worker.participants.get(room, 1) - 1
@@ -106,6 +108,7 @@ class Supervisor:
                 self._placement.pop(room, None)
             else:
                 worker.participants[room] = left
+        return dict(summary or {})
 
     async def debug(self, room: str) -> dict[str, Any]:
         """The diagnostics of the worker holding ``room`` (tests read them)."""

@@ -111,13 +111,15 @@ class Worker:
     async def pin(self, room: str, participant: str | None) -> None:
         self.room(room).pin(participant)
 
-    async def leave(self, room: str, participant: str) -> None:
+    async def leave(self, room: str, participant: str) -> dict[str, Any]:
         found = self.rooms.get(room)
         if found is None:
-            return
+            return {}
+        summary = await found.connection_summary(participant)
         await found.leave(participant)
         if not found.members:
             await self.close_room(room)
+        return summary
 
     async def close_room(self, room: str) -> None:
         found = self.rooms.pop(room, None)

@@ -47,6 +47,8 @@ from server.meetings import views as meetings_views
 from media.supervisor import Supervisor
 from server.rooms.access import JoinLinks
 from server.rooms.hub import RoomHub
+from server.rooms import service as rooms_service
+from server.rooms import views as rooms_views
 from server.rooms.socket import room_socket
 from server.units import views as units_views
 from server.workdays import views as workdays_views
@@ -73,6 +75,7 @@ def all_routes() -> list[BaseRoute]:
         *meetings_api.routes,
         *meetings_documents.routes,
         *meetings_records.routes,
+        *rooms_views.routes,
         *meetings_views.routes,
         *workdays_views.routes,
         *calendar_views.routes,
@@ -115,7 +118,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         previous_reader, state.reply_reader = state.reply_reader, new_reader(state)
         if state.reply_reader is not None:
             state.reply_reader.start()
-        # The meeting rooms and their SFU workers (started on first use), likewise.
+        # The meeting rooms and their SFU workers (started on first use), likewise. Stays left
+        # open by a process that stopped end now ("dropped"): rooms live in this process.
+        await state.db.run(rooms_service.close_open_stays)
         previous_rooms, state.rooms = state.rooms, RoomHub(lambda on_event: Supervisor(settings.media_config(), on_event))
         try:
             yield

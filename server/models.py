@@ -17,6 +17,7 @@ from server.meetings.models import (
     OccurrenceOverride,
     RollCall,
 )
+from server.rooms.models import RoomAttendance, RoomChat, RoomState
 from server.units.models import Unit, UnitChange
 from server.workdays.models import Holiday
 
@@ -24,5 +25,5 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AuditEntry", "FeedToken", "Holiday", "Meeting", "MeetingDocument", "MeetingParticipant", "MeetingSelection", "Minutes",
-    "OccurrenceOverride", "OutboxMessage", "RollCall", "Unit", "UnitChange", "User", "metadata",
+    "OccurrenceOverride", "OutboxMessage", "RollCall", "RoomAttendance", "RoomChat", "RoomState", "Unit", "UnitChange", "User", "metadata",
 ]

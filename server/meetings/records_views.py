@@ -97,7 +97,8 @@ def _page(session: Session, viewer: User, meeting_id: int, original: dt.datetime
         "form": _minutes_form(saved),
         "paragraphs": {name: _paragraphs(getattr(saved, name)) for name in ("attendees", "proceedings", "opinions", "conclusions")},
         "can_edit": records.can_record(session, viewer, current),
-        "urls": {"self": base, "print": f"{base}/print", "csv": f"{base}/attendance.csv",
+        "urls": {"self": base, "print": f"{base}/print", "csv": f"{base}/attendance.csv", "online": f"{base}/online",
+                 "chat": f"{base}/chat.csv",
                  "meeting": f"/meetings/{meeting_id}", "documents": f"/meetings/{meeting_id}/documents"},
         "errors": {section: {} for section in SECTIONS},
         "roll_other_errors": [],
@@ -166,10 +167,15 @@ def _when(current: Occurrence) -> dict[str, str]:
 
 
 def _print(session: Session, viewer: User, meeting_id: int, original: dt.datetime, translations: Translations) -> dict[str, Any]:
+    from server.rooms import service as rooms
+    from server.rooms.views import presence_rows
+
     current = records.visible_occurrence(session, viewer, meeting_id, original)
     return {"occurrence": current, "meeting": current.meeting, "roll": records.attendance(session, current),
             "minutes": records.minutes(session, current, translations), "when": _when(current),
-            "back": record_url(meeting_id, current.original_start)}
+            "back": record_url(meeting_id, current.original_start),
+            "rows": presence_rows(rooms.report(session, meeting_id, current.original_start)),
+            "chat": rooms.chat(session, meeting_id, current.original_start)}
 
 
 async def print_page(request: Request) -> Response:

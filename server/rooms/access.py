@@ -3,7 +3,9 @@
 A room belongs to one occurrence. It is open from ``opens_before`` before the occurrence's
 start (technicians check the line) until ``closes_after`` after its end, unless the occurrence
 or the meeting is cancelled. Those invited may join: invited people (the chair always is) and
-the endpoint account of an invited unit; a signed join link stands for the participant it names.
+the endpoint account of an invited unit; the hosts (secretaries of the host unit and above)
+may always enter to run it; a signed join link lets its holder in as a guest, who waits in the
+lobby until admitted.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from server.accounts.models import Role, User
 from server.errors import DomainError, Forbidden, NotFound
 from server.i18n import N_
 from server.meetings import service as meetings
+from server import permissions
 from server.meetings.models import Meeting, MeetingParticipant
+from server.rooms.models import RoomState
+from server.units.models import Unit
 
 JOIN_SALT = "giaoban.join"
 
@@ -39,10 +44,16 @@ class Admission:
     person: str  # stable key of who joined: "user:12" or "participant:40"
     name: str
     kind: str  # person | room | guest
-    role: str  # chair | participant
+    role: str  # chair | host | participant | guest
     unit_code: str
     unit_name: str
     user_id: int | None
+    unit_id: int | None = None  # the invited unit this join counts for in the roll-call
+
+    @property
+    def moderates(self) -> bool:
+        """The chair and the hosts run the meeting."""
+        return self.role in ("chair", "host")
 
 
 class JoinLinks:
@@ -129,9 +140,11 @@ def admit(
     if meeting is None:
         raise NotFound(N_("There is no such meeting."))
     participant: MeetingParticipant | None = None
+    host = False
     if user is not None:
         participant = invitation_of(session, meeting, user)
-        if participant is None:
+        host = is_host(session, user, meeting)
+        if participant is None and not host:
             raise Forbidden(N_("You are not invited to this meeting."))
     elif invite is not None:
         if invite[0] != meeting_id:
@@ -142,17 +155,41 @@ def admit(
     else:
         raise Forbidden(N_("You are not invited to this meeting."))
     found = find_occurrence(session, meeting, occurrence, now, opens_before, closes_after)
-    is_room = participant.unit_id is not None
+    ended = session.exec(select(RoomState.ended_at).where(
+        RoomState.meeting_id == meeting_id, RoomState.original_start == found.original_start)).first()
+    if ended is not None:
+        raise NotOpen(N_("This meeting has ended."))
+    is_room = participant is not None and participant.unit_id is not None
+    unit_id: int | None = participant.unit_id if participant is not None else None
     if user is not None:
         person, name = f"user:{user.id}", user.full_name
         kind = "room" if user.role == Role.endpoint.value else "person"
+        unit = session.get(Unit, user.unit_id)
+        unit_code, unit_name = (unit.code, unit.name) if unit else ("", "")
+        if unit_id is None and unit is not None:  # a person whose unit is invited counts for it
+            unit_id = session.exec(select(MeetingParticipant.unit_id).where(
+                MeetingParticipant.meeting_id == meeting_id, MeetingParticipant.unit_id == unit.id)).first()
+        if user.id == meeting.chair_id:
+            role = "chair"
+        elif host:
+            role = "host"
+        else:
+            role = "participant"
     else:
-        person, name, kind = f"participant:{participant.id}", participant.name, "room" if is_room else "guest"
-    unit_name = participant.name if is_room else participant.parent_name
-    unit_code = participant.code if is_room else ""
+        assert participant is not None
+        person, name, role = f"participant:{participant.id}", participant.name, "guest"
+        kind = "room" if is_room else "guest"
+        unit_name = participant.name if is_room else participant.parent_name
+        unit_code = participant.code if is_room else ""
     return Admission(
         meeting_id=meeting_id, room=room_name(meeting_id, found.original_start), occurrence=found.original_start,
         title=found.title, start=found.start, end=found.end, person=person, name=name, kind=kind,
-        role="chair" if participant.role == "chair" else "participant", unit_code=unit_code, unit_name=unit_name,
-        user_id=user.id if user is not None else None,
+        role=role, unit_code=unit_code, unit_name=unit_name, user_id=user.id if user is not None else None,
+        unit_id=unit_id,
     )
+
+
+def is_host(session: Session, user: User, meeting: Meeting) -> bool:
+    """Secretaries of the host unit and of the units above it (and administrators)."""
+    host_unit = session.get(Unit, meeting.host_unit_id)
+    return host_unit is not None and permissions.can_act_for_unit(session, user, host_unit)

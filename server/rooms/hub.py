@@ -13,7 +13,7 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,14 +37,23 @@ class Peer:
     publishing: set[str] = field(default_factory=set)
     media_joined: bool = False
     joined: bool = False
+    waiting: str = ""  # in the lobby, and why: guest | locked | removed
+    attendance_id: int = 0
     outgoing: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(OUTGOING))
     disconnect: Callable[[int], None] = lambda code: None  # set by the connection
+    admitted: Callable[[], Awaitable[None]] = field(default=None)  # type: ignore[assignment]  # set by the connection: into the room
 
     def send(self, message: dict[str, Any]) -> None:
         try:
             self.outgoing.put_nowait(message)
         except asyncio.QueueFull:
             self.disconnect(4008)  # cannot keep up: closed rather than slowing the room
+
+    def waiting_entry(self) -> dict[str, Any]:
+        a = self.admission
+        return {"id": self.id, "name": a.name, "kind": a.kind, "role": a.role, "reason": self.waiting,
+                "unit": {"code": a.unit_code, "name": a.unit_name} if a.unit_name else None,
+                "how": "link" if a.role == "guest" else "account"}
 
     def public(self) -> dict[str, Any]:
         a = self.admission
@@ -59,7 +68,9 @@ class Peer:
 class Room:
     name: str
     peers: dict[str, Peer] = field(default_factory=dict)
+    lobby: dict[str, Peer] = field(default_factory=dict)
     chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CHAT_KEPT))
+    floor: str | None = None
 
 
 class RoomHub:
@@ -79,19 +90,52 @@ class RoomHub:
         self.broadcast(room.name, {"type": "participant_joined", "participant": peer.public()}, exclude=peer)
         return older
 
-    async def leave(self, peer: Peer) -> None:
-        room = self.rooms.get(peer.admission.room)
-        if room is None or room.peers.pop(peer.id, None) is None:
+    def wait(self, peer: Peer, reason: str) -> None:
+        """Put ``peer`` in its room's lobby; the chair and hosts are told."""
+        room = self.rooms.setdefault(peer.admission.room, Room(peer.admission.room))
+        peer.waiting = reason
+        room.lobby[peer.id] = peer
+        self.tell_lobby(room.name)
+
+    def tell_lobby(self, room_name: str) -> None:
+        room = self.rooms.get(room_name)
+        if room is None:
             return
-        if peer.media_joined:
-            peer.media_joined = False
-            try:
-                await self.media.leave(room.name, peer.id)
-            except Exception:  # the worker may be gone; it cleaned up with itself
-                log.warning("leaving the SFU room %s failed", room.name, exc_info=True)
-        self.broadcast(room.name, {"type": "participant_left", "participant_id": peer.id})
-        if not room.peers and self.rooms.get(room.name) is room:
+        waiting = [p.waiting_entry() for p in room.lobby.values()]
+        for peer in room.peers.values():
+            if peer.admission.moderates:
+                peer.send({"type": "lobby", "waiting": waiting})
+
+    def lobby_entry(self, room_name: str, peer_id: str) -> Peer | None:
+        room = self.rooms.get(room_name)
+        return room.lobby.get(peer_id) if room else None
+
+    def peer(self, room_name: str, peer_id: str) -> Peer | None:
+        room = self.rooms.get(room_name)
+        return room.peers.get(peer_id) if room else None
+
+    async def leave(self, peer: Peer) -> dict[str, Any]:
+        """Take ``peer`` out of its room (or lobby); returns the SFU's summary of its connection."""
+        room = self.rooms.get(peer.admission.room)
+        summary: dict[str, Any] = {}
+        if room is None:
+            return summary
+        if room.lobby.pop(peer.id, None) is not None:
+            self.tell_lobby(room.name)
+        elif room.peers.pop(peer.id, None) is not None:
+            if peer.media_joined:
+                peer.media_joined = False
+                try:
+                    summary = await self.media.leave(room.name, peer.id)
+                except Exception:  # the worker may be gone; it cleaned up with itself
+                    log.warning("leaving the SFU room %s failed", room.name, exc_info=True)
+            self.broadcast(room.name, {"type": "participant_left", "participant_id": peer.id})
+            if room.floor == peer.id:
+                room.floor = None
+                self.broadcast(room.name, {"type": "floor", "participant_id": None})
+        if not room.peers and not room.lobby and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
+        return summary
 
     def participants(self, room_name: str) -> list[Peer]:
         room = self.rooms.get(room_name)
@@ -106,10 +150,11 @@ class RoomHub:
             if peer is not exclude:
                 peer.send(message)
 
-    def chat(self, peer: Peer, text: str) -> None:
+    def chat(self, peer: Peer, text: str, chat_id: int | None = None, at: dt.datetime | None = None) -> None:
         message = {
-            "type": "chat", "id": next(self._chat_ids), "from": peer.id, "name": peer.admission.name, "text": text,
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "type": "chat", "id": chat_id or next(self._chat_ids), "from": peer.id, "name": peer.admission.name,
+            "unit": peer.admission.unit_name, "text": text,
+            "at": (at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         }
         room = self.rooms.get(peer.admission.room)
         if room is not None:

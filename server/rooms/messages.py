@@ -99,7 +99,72 @@ class Leave(Message):
     type: Literal["leave"]
 
 
-MESSAGES: dict[str, type[Message]] = {m.kind: m for m in (Join, Publish, Unpublish, Subscribe, SubscribeAnswer, Update, Quality, Chat, Ping, Leave)}
+ParticipantId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class Moderation(Message):
+    """A command only the chair and the hosts may give."""
+
+
+class Mute(Moderation):
+    kind = "mute"
+    type: Literal["mute"]
+    participant_id: ParticipantId | None = None  # None with all: everyone but the sender
+    all: bool = False
+
+
+class AskUnmute(Moderation):
+    kind = "ask_unmute"
+    type: Literal["ask_unmute"]
+    participant_id: ParticipantId
+
+
+class LowerHand(Moderation):
+    kind = "lower_hand"
+    type: Literal["lower_hand"]
+    participant_id: ParticipantId | None = None
+    all: bool = False
+
+
+class Floor(Moderation):
+    kind = "floor"
+    type: Literal["floor"]
+    participant_id: ParticipantId | None  # None: take the floor back
+
+
+class Remove(Moderation):
+    kind = "remove"
+    type: Literal["remove"]
+    participant_id: ParticipantId
+
+
+class Lock(Moderation):
+    kind = "lock"
+    type: Literal["lock"]
+    locked: bool
+
+
+class Admit(Moderation):
+    kind = "admit"
+    type: Literal["admit"]
+    participant_id: ParticipantId
+
+
+class Deny(Moderation):
+    kind = "deny"
+    type: Literal["deny"]
+    participant_id: ParticipantId
+
+
+class End(Moderation):
+    kind = "end"
+    type: Literal["end"]
+
+
+MESSAGES: dict[str, type[Message]] = {m.kind: m for m in (
+    Join, Publish, Unpublish, Subscribe, SubscribeAnswer, Update, Quality, Chat, Ping, Leave,
+    Mute, AskUnmute, LowerHand, Floor, Remove, Lock, Admit, Deny, End,
+)}
 
 
 def parse(text: str) -> Message:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import datetime as dt
 import logging
 import time
@@ -24,16 +25,20 @@ from media.errors import MediaError
 from server.appstate import AppState, app_state
 from server.errors import DomainError, NotAuthenticated
 from server.i18n import N_, Text, render
-from server.rooms import access
+from server.audit import service as audit
+from server.rooms import access, service
 from server.rooms.hub import Peer, RoomHub
 from server.rooms.messages import (
-    PROTOCOL, Chat, Join, Leave, Message, Ping, Publish, Quality, SignalError, Subscribe, SubscribeAnswer,
+    PROTOCOL, Chat, Join, Leave, Message, Moderation, Ping, Publish, Quality, SignalError, Subscribe, SubscribeAnswer,
     Unpublish, Update, parse,
 )
+from server.rooms.moderation import MODERATION
 
 log = logging.getLogger(__name__)
 
 CLOSE_CODES = {"not_authenticated": 4401, "forbidden": 4403, "not_found": 4404, "not_open": 4409}
+LEAVE_REASONS = {1000: "left", 1001: "left", 4000: "replaced", 4010: "removed", 4011: "ended", 4012: "denied"}
+CHAT_IN_WELCOME = 100
 FLOOD_LIMIT = 20  # refusals for rate before the connection is closed
 
 
@@ -80,6 +85,8 @@ class Connection:
             SubscribeAnswer: self.on_subscribe_answer, Update: self.on_update, Quality: self.on_quality,
             Chat: self.on_chat, Ping: self.on_ping, Leave: self.on_leave,
         }
+        for kind, handler in MODERATION.items():
+            self.handlers[kind] = functools.partial(handler, self)
 
     # -- plumbing -------------------------------------------------------------------
     def error(self, code: str, message: Text | str, *, fields: dict[str, Text | str] | None = None, ref: str = "") -> dict[str, Any]:
@@ -169,11 +176,11 @@ class Connection:
         except SignalError as exc:
             await self.send_now(self.error(exc.code, exc.message, fields=exc.fields, ref=exc.ref))
             self.closing = exc.close or CLOSE_CODES.get(exc.code, 4400)
-        except WebSocketDisconnect:
-            pass
+        except WebSocketDisconnect as exc:
+            self.closing = self.closing or exc.code
         finally:
             if self.peer is not None:
-                await self.hub.leave(self.peer)
+                await self.depart(self.peer)
             if writer is not None:
                 if self.closing is not None:
                     with contextlib.suppress(Exception):
@@ -184,6 +191,16 @@ class Connection:
             if self.ws.application_state == WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await self.ws.close(self.closing or 1000)
+
+    async def depart(self, peer: Peer) -> None:
+        summary = await self.hub.leave(peer)
+        if peer.attendance_id:
+            reason = LEAVE_REASONS.get(self.closing or 1000, "dropped")
+            try:
+                await self.state.db.run(service.record_leave, peer.attendance_id, reason,
+                                        summary.get("rtt_ms"), summary.get("loss_percent"))
+            except Exception:  # the stay stays open; the next start closes it as dropped
+                log.exception("recording a leave failed")
 
     async def read_loop(self) -> None:
         timeout = 3 * self.settings.heartbeat
@@ -237,6 +254,10 @@ class Connection:
             raise SignalError("not_joined", N_("Send join first."), ref=message.kind)
         if self.peer.joined and isinstance(message, Join):
             raise SignalError("already_joined", N_("You have already joined."), ref=message.kind)
+        if self.peer.waiting and not isinstance(message, (Ping, Leave)):
+            raise SignalError("in_lobby", N_("Wait until the chair or a host lets you in."), ref=message.kind)
+        if isinstance(message, Moderation) and not self.peer.admission.moderates:
+            await self.refuse_command(message)
         try:
             await self.handlers[type(message)](message)
         except MediaError as exc:
@@ -248,18 +269,66 @@ class Connection:
         peer = self.peer
         assert peer is not None
         peer.muted, peer.camera, peer.thumbnails, peer.weak_line = message.muted, message.camera, message.thumbnails, message.weak_line
+        peer.joined = True
+        peer.admitted = self.enter_room
+        a = peer.admission
+        room = await self.state.db.run(service.state, a.meeting_id, a.occurrence)
+        reason = ""
+        if not a.moderates:
+            if a.person in room.removed:
+                reason = "removed"
+            elif a.role == "guest":
+                reason = "guest"
+            elif room.locked:
+                reason = "locked"
+        if reason:
+            self.hub.wait(peer, reason)
+            self.send({"type": "lobby_wait", "reason": reason, "meeting": self.meeting_info()})
+            return
+        await self.enter_room()
+
+    def meeting_info(self) -> dict[str, Any]:
+        assert self.peer is not None
+        a = self.peer.admission
+        return {"id": a.meeting_id, "title": a.title, "occurrence": a.occurrence.isoformat(),
+                "start": a.start.isoformat(), "end": a.end.isoformat()}
+
+    async def enter_room(self) -> None:
+        """Into the room proper (at once, or when admitted from the lobby): the stay is
+        recorded, an older window of the same person closed, and ``welcome`` sent."""
+        peer = self.peer
+        assert peer is not None
+        a = peer.admission
+        peer.waiting = ""
+        peer.attendance_id = await self.state.db.run(service.record_join, a, a.unit_id)
         older = self.hub.enter(peer)
         if older is not None:
             older.send(self.error("replaced", N_("You joined again from another window; this one is closed.")))
             older.disconnect(4000)
-        a = peer.admission
-        self.send({
+        room = self.hub.rooms[a.room]
+        state = await self.state.db.run(service.state, a.meeting_id, a.occurrence)
+        chat = await self.state.db.run(service.chat, a.meeting_id, a.occurrence)
+        welcome: dict[str, Any] = {
             "type": "welcome", "protocol": PROTOCOL, "you": peer.public(),
             "participants": [p.public() for p in self.hub.participants(a.room) if p is not peer],
-            "meeting": {"id": a.meeting_id, "title": a.title, "occurrence": a.occurrence.isoformat(),
-                        "start": a.start.isoformat(), "end": a.end.isoformat()},
+            "meeting": self.meeting_info(), "locked": state.locked, "floor": room.floor,
+            "chat": [{"type": "chat", "id": c.id, "from": None, "name": c.name, "unit": c.unit_name, "text": c.text,
+                      "at": c.at.isoformat(timespec="seconds")} for c in chat[-CHAT_IN_WELCOME:]],
             "ice_servers": self.settings.ice_server_list(), "heartbeat": self.settings.heartbeat,
-        })
+        }
+        if a.moderates:
+            welcome["lobby"] = [p.waiting_entry() for p in room.lobby.values()]
+        self.send(welcome)
+
+    async def refuse_command(self, message: Message) -> None:
+        assert self.peer is not None
+        a = self.peer.admission
+        log.warning("refused %s from %s (%s) in room %s", message.kind, a.person, a.role, a.room)
+        try:
+            await self.state.db.run(_audit_refusal, a, message.kind)
+        except Exception:
+            log.exception("auditing a refused command failed")
+        raise SignalError("forbidden", N_("Only the chair and the hosts may do this."), ref=message.kind)
 
     async def ensure_media(self) -> None:
         peer = self.peer
@@ -323,13 +392,19 @@ class Connection:
 
     async def on_chat(self, message: Chat) -> None:
         assert self.peer is not None
-        self.hub.chat(self.peer, message.text)
+        row = await self.state.db.run(service.add_chat, self.peer.admission, message.text)
+        self.hub.chat(self.peer, message.text, row.id, row.at)
 
     async def on_ping(self, message: Ping) -> None:
         self.send({"type": "pong"})
 
     async def on_leave(self, message: Leave) -> None:
         self.close_soon(1000)
+
+
+def _audit_refusal(session: Any, admission: access.Admission, kind: str) -> None:
+    audit.record(session, "room_command_refused", target=admission.room, person=admission.person,
+                 role=admission.role, command=kind)
 
 
 async def room_socket(websocket: WebSocket) -> None:

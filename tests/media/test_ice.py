@@ -98,7 +98,7 @@ def test_announce_with_nothing_to_announce_changes_nothing() -> None:
 
 
 def test_use_host_addresses_replaces_and_restores_aioice_addresses() -> None:
-    original = aioice.ice.get_host_addresses
+    original = ice._original_get_host_addresses  # aioice's own, whatever earlier tests set
     ice.use_host_addresses(["127.0.0.1", "::1", "10.1.2.3"])
     assert aioice.ice.get_host_addresses is not original
     assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1", "::1", "10.1.2.3"]
