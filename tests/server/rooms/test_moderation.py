@@ -209,8 +209,21 @@ def test_the_chair_gives_the_floor_to_everyones_main_slot(live: Live, clips: Cli
             await chair.send({"type": "floor", "participant_id": None})
             await viewer.recv("floor", 5)
             await viewer.wait_for(lambda: viewer.source("main") == a.participant_id, 10, "the floor taken back")
+            await asyncio.sleep(1.5)  # receiver reports carry the round trip once a sender report came back
 
     asyncio.run(scenario())
+    # The viewer's stay carries a summary of its connection, from the SFU (RTCP receiver reports).
+    for _ in range(50):
+        with live.app.state.giaoban.db.session() as session:
+            stay = session.exec(select(RoomAttendance).where(
+                RoomAttendance.meeting_id == meeting["id"], RoomAttendance.name == "Nguyễn Thị Thu")).first()
+        if stay is not None and stay.left_at is not None:
+            break
+        import time
+
+        time.sleep(0.1)
+    assert stay is not None and stay.rtt_ms is not None and 0 <= stay.rtt_ms < 200
+    assert stay.loss_percent is not None and stay.loss_percent < 1
 
 
 def test_ending_the_meeting_closes_everyone_out_and_the_room(live: Live) -> None:
