@@ -5,7 +5,7 @@
 Starts the whole service (uvicorn, SFU worker) on 127.0.0.1 with a fresh demo database, plans a
 meeting with N ward rooms, has a presenter publish the pre-encoded test clips (VP8 640×360 and
 160×90, 15 fps, plus Opus) and N receivers — aiortc clients that never decode, spread over
-processes, joining with signed join links — subscribe. Over the measuring window it reads the SFU
+processes, joining with their ward rooms' accounts — subscribe. Over the measuring window it reads the SFU
 worker's CPU from /proc, the packets it forwarded, and what receivers got, and prints one line of
 JSON. The full capacity benchmark (against Janus) is issue 8's; this is the quick figure.
 """
@@ -56,7 +56,7 @@ async def receive(ws_url: str, meeting_id: int, tokens: list[str], seconds: floa
     clients = []
     for token in tokens:
         started = time.monotonic()
-        client = RoomClient(ws_url, meeting_id, invite=token)
+        client = RoomClient(ws_url, meeting_id, token=token)
         await client.connect()
         await client.join(thumbnails=0)
         offer = await client._request({"type": "subscribe"}, "subscribe_offer", 20)
@@ -106,7 +106,6 @@ def demo_database(directory: Path) -> Path:
 def run(receivers: int, seconds: float, processes: int) -> dict[str, Any]:
     from sqlmodel import select
 
-    from server.meetings.models import MeetingParticipant
     from server.rooms.access import room_name
     from tests.support.live import live_settings, serve
     from tests.support.media_clips import make_clips
@@ -125,10 +124,7 @@ def run(receivers: int, seconds: float, processes: int) -> dict[str, Any]:
             wards = [u.code for u in sorted(units, key=lambda u: u.level != "ward")][:receivers]  # wards first
         assert len(wards) == receivers, f"the demo map has only {len(wards)} units to invite"
         meeting = live.meeting(units=wards, users=[])
-        with live.app.state.giaoban.db.session() as session:
-            rows = session.exec(select(MeetingParticipant).where(MeetingParticipant.meeting_id == meeting["id"],
-                                                                 MeetingParticipant.unit_id != None)).all()  # noqa: E711
-            tokens = [live.app.state.giaoban.join_links.issue(meeting["id"], r.id) for r in rows][:receivers]
+        tokens = [live.token(code) for code in wards]  # each ward room's endpoint account
 
         async def presenter() -> dict[str, Any]:
             async with RoomClient(live.ws_url, meeting["id"], token=live.token("lanhdao"), clips=clips) as a:
