@@ -27,7 +27,8 @@ typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 # Debian's PostgreSQL server (the migration and database tests start it), Debian's dovecot
-# (the IMAP server the reply reader's tests start) and Node.js with
+# (the IMAP server the reply reader's tests start), Debian's chromium (the browser tests drive
+# it headless with a fake camera and microphone) and Node.js with
 # Mozilla's ical.js (Thunderbird's parser: the calendar tests read our output with it).
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
@@ -44,6 +45,11 @@ system-deps:
 	  echo "installing Debian's nodejs and npm for the calendar tests"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	fi
+	@if ! test -x /usr/bin/chromium; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
 	fi
 	cd tests/support/icaljs && npm ci --no-audit --no-fund --loglevel=error
 

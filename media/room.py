@@ -51,14 +51,16 @@ class Member:
     order: int
     muted: bool = False
     weak_line: bool = False
+    audio_only: bool = False
     publishers: dict[str, RTCPeerConnection] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     subscription: Subscription | None = None
 
 
 class Room:
-    def __init__(self, room_id: str, config: MediaConfig, emit: Emit) -> None:
+    def __init__(self, room_id: str, config: MediaConfig, emit: Emit, *, echo: bool = False) -> None:
         self.id = room_id
+        self.echo = echo  # a connection test: everyone receives themselves too
         self.config = config
         self.emit = emit
         self.members: dict[str, Member] = {}
@@ -265,8 +267,9 @@ class Room:
         if self.detector.tick(time.monotonic()):
             self._reassign(speaker_changed=True)
 
-    def quality(self, participant_id: str, *, weak_line: bool) -> None:
-        self.member(participant_id).weak_line = weak_line
+    def quality(self, participant_id: str, *, weak_line: bool, audio_only: bool = False) -> None:
+        member = self.member(participant_id)
+        member.weak_line, member.audio_only = weak_line, audio_only
         self._reassign()
 
     def pin(self, participant_id: str | None) -> None:
@@ -296,7 +299,8 @@ class Room:
             sub = member.subscription
             if sub is None or sub.pc.signalingState != "stable":
                 continue
-            wanted = assign(member.id, sub.specs, view, weak_line=member.weak_line)
+            wanted = assign(None if self.echo else member.id, sub.specs, view, weak_line=member.weak_line,
+                            audio_only=member.audio_only)
             if wanted == sub.assignment:
                 continue
             for name, target in wanted.items():

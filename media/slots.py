@@ -45,7 +45,12 @@ class RoomView:
 Assignment = dict[str, tuple[str, str] | None]  # slot → (participant, layer) or idle
 
 
-def assign(me: str, specs: Sequence[SlotSpec], view: RoomView, *, weak_line: bool = False) -> Assignment:
+def assign(me: str | None, specs: Sequence[SlotSpec], view: RoomView, *, weak_line: bool = False,
+           audio_only: bool = False) -> Assignment:
+    """``me`` None: a connection test, where one receives oneself; ``audio_only`` leaves every
+    video slot idle (a very weak line)."""
+    if audio_only:
+        view = RoomView(audible=view.audible, active=view.active, recent=view.recent)
     cameras = [p for p in view.cameras if p != me]
     has_camera = set(cameras)
     main: str | None = None

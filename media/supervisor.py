@@ -63,8 +63,9 @@ class Supervisor:
         self._watchers: set[asyncio.Task[None]] = set()
 
     # -- the typed interface ----------------------------------------------------
-    async def join(self, room: str, participant: str, *, muted: bool = False) -> None:
-        await self._call(room, "join", participant=participant, muted=muted)
+    async def join(self, room: str, participant: str, *, muted: bool = False, echo: bool = False) -> None:
+        """``echo``: the room is a connection test, where each participant also receives itself."""
+        await self._call(room, "join", participant=participant, muted=muted, echo=echo)
         worker = self._workers.get(self._placement.get(room, -1))
         if worker is not None:
             worker.participants[room] = worker.participants.get(room, 0) + 1
@@ -86,8 +87,8 @@ class Supervisor:
     async def update(self, room: str, participant: str, *, muted: bool) -> None:
         await self._call(room, "update", participant=participant, muted=muted)
 
-    async def quality(self, room: str, participant: str, *, weak_line: bool) -> None:
-        await self._call(room, "quality", participant=participant, weak_line=weak_line)
+    async def quality(self, room: str, participant: str, *, weak_line: bool, audio_only: bool = False) -> None:
+        await self._call(room, "quality", participant=participant, weak_line=weak_line, audio_only=audio_only)
 
     async def pin(self, room: str, participant: str | None) -> None:
         await self._call(room, "pin", participant=participant)

@@ -52,12 +52,12 @@ class Worker:
         }
         self.baseline_sockets = open_sockets()  # stdin/stdout may be socket pairs
 
-    def room(self, room: str, create: bool = False) -> Room:
+    def room(self, room: str, create: bool = False, echo: bool = False) -> Room:
         found = self.rooms.get(room)
         if found is None:
             if not create:
                 raise MediaError("not_found", f"no room {room} on this worker")
-            found = self.rooms[room] = Room(room, self.config, self.send)
+            found = self.rooms[room] = Room(room, self.config, self.send, echo=echo)
         return found
 
     async def handle(self, message: dict[str, Any]) -> None:
@@ -87,8 +87,8 @@ class Worker:
     async def ping(self) -> dict[str, Any]:
         return {"pid": os.getpid()}
 
-    async def join(self, room: str, participant: str, muted: bool = False) -> None:
-        self.room(room, create=True).join(participant, muted=muted)
+    async def join(self, room: str, participant: str, muted: bool = False, echo: bool = False) -> None:
+        self.room(room, create=True, echo=echo).join(participant, muted=muted)
 
     async def publish(self, room: str, participant: str, stream: str, sdp: str, tracks: dict[str, str]) -> dict[str, str]:
         return {"sdp": await self.room(room).publish(participant, stream, sdp, tracks)}
@@ -105,8 +105,8 @@ class Worker:
     async def update(self, room: str, participant: str, muted: bool) -> None:
         self.room(room).update(participant, muted=muted)
 
-    async def quality(self, room: str, participant: str, weak_line: bool) -> None:
-        self.room(room).quality(participant, weak_line=weak_line)
+    async def quality(self, room: str, participant: str, weak_line: bool, audio_only: bool = False) -> None:
+        self.room(room).quality(participant, weak_line=weak_line, audio_only=audio_only)
 
     async def pin(self, room: str, participant: str | None) -> None:
         self.room(room).pin(participant)

@@ -49,7 +49,8 @@ from server.rooms.access import JoinLinks
 from server.rooms.hub import RoomHub
 from server.rooms import service as rooms_service
 from server.rooms import views as rooms_views
-from server.rooms.socket import room_socket
+from server.rooms import pages as rooms_pages
+from server.rooms.socket import echo_socket, room_socket
 from server.units import views as units_views
 from server.workdays import views as workdays_views
 
@@ -82,6 +83,8 @@ def all_routes() -> list[BaseRoute]:
         *mail_views.routes,
         *mail_rsvp_views.routes,
         WebSocketRoute("/ws/meetings/{meeting_id:int}", room_socket, name="room_socket"),
+        WebSocketRoute("/ws/echo", echo_socket, name="echo_socket"),
+        *rooms_pages.routes,
         Route("/metrics", metrics_view, name="metrics"),
         Route("/api/openapi.json", openapi_view, name="openapi"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -32,6 +32,8 @@ class Peer:
     muted: bool = False
     camera: bool = True
     hand: bool = False
+    network: str = ""  # good | fair | poor, as the client measures its line
+    audio_only: bool = False
     thumbnails: int = 4
     weak_line: bool = False
     publishing: set[str] = field(default_factory=set)
@@ -60,7 +62,8 @@ class Peer:
         return {
             "id": self.id, "name": a.name, "kind": a.kind, "role": a.role,
             "unit": {"code": a.unit_code, "name": a.unit_name} if a.unit_name else None,
-            "muted": self.muted, "camera": self.camera, "hand": self.hand, "publishing": sorted(self.publishing),
+            "muted": self.muted, "camera": self.camera, "hand": self.hand, "network": self.network or None,
+            "publishing": sorted(self.publishing),
         }
 
 

@@ -75,12 +75,14 @@ class Update(Message):
     muted: bool | None = None
     camera: bool | None = None
     hand: bool | None = None
+    network: Literal["good", "fair", "poor"] | None = None  # the client's own view of its line
 
 
 class Quality(Message):
     kind = "quality"
     type: Literal["quality"]
     weak_line: bool
+    audio_only: bool = False
 
 
 class Chat(Message):

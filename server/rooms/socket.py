@@ -14,6 +14,7 @@ import contextlib
 import functools
 import datetime as dt
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -330,11 +331,13 @@ class Connection:
             log.exception("auditing a refused command failed")
         raise SignalError("forbidden", N_("Only the chair and the hosts may do this."), ref=message.kind)
 
+    echo = False  # a connection test (EchoConnection): everyone receives themselves
+
     async def ensure_media(self) -> None:
         peer = self.peer
         assert peer is not None
         if not peer.media_joined:
-            await self.hub.media.join(peer.admission.room, peer.id, muted=peer.muted)
+            await self.hub.media.join(peer.admission.room, peer.id, muted=peer.muted, echo=self.echo)
             peer.media_joined = True
 
     async def on_publish(self, message: Publish) -> None:
@@ -360,6 +363,8 @@ class Connection:
         assert peer is not None
         await self.ensure_media()
         offer = await self.hub.media.subscribe(peer.admission.room, peer.id, thumbnails=peer.thumbnails, weak_line=peer.weak_line)
+        if peer.audio_only:
+            await self.hub.media.quality(peer.admission.room, peer.id, weak_line=peer.weak_line, audio_only=True)
         self.send({"type": "subscribe_offer", "sdp": offer.sdp, "slots": offer.slots})
 
     async def on_subscribe_answer(self, message: SubscribeAnswer) -> None:
@@ -373,7 +378,7 @@ class Connection:
         peer = self.peer
         assert peer is not None
         changed = False
-        for name in ("muted", "camera", "hand"):
+        for name in ("muted", "camera", "hand", "network"):
             value = getattr(message, name)
             if value is not None and value != getattr(peer, name):
                 setattr(peer, name, value)
@@ -386,9 +391,9 @@ class Connection:
     async def on_quality(self, message: Quality) -> None:
         peer = self.peer
         assert peer is not None
-        peer.weak_line = message.weak_line
+        peer.weak_line, peer.audio_only = message.weak_line, message.audio_only
         if peer.media_joined:
-            await self.hub.media.quality(peer.admission.room, peer.id, weak_line=message.weak_line)
+            await self.hub.media.quality(peer.admission.room, peer.id, weak_line=message.weak_line, audio_only=message.audio_only)
 
     async def on_chat(self, message: Chat) -> None:
         assert self.peer is not None
@@ -400,6 +405,49 @@ class Connection:
 
     async def on_leave(self, message: Leave) -> None:
         self.close_soon(1000)
+
+
+class EchoConnection(Connection):
+    """``WS /ws/echo``: the connection test. A logged-in person (or a ward room) alone in a room
+    of their own, receiving what they send through the SFU; nothing is recorded."""
+
+    echo = True
+
+    async def admit(self) -> access.Admission:
+        user = self.ws.state.user
+        if self.ws.state.auth_error or user is None:
+            raise SignalError("not_authenticated", N_("Log in, or use the join link from your invitation."))
+        if self.ws.state.auth == "session" and not same_origin(self.ws, self.settings.effective_public_url):
+            raise SignalError("not_authenticated", N_("This page may not join meetings on this site (its origin is not ours)."))
+        now = dt.datetime.now(dt.UTC)
+        unit = self.ws.state.unit
+        return access.Admission(
+            meeting_id=0, room=f"echo:{secrets.token_urlsafe(9)}", occurrence=now, title="", start=now, end=now,
+            person=f"user:{user.id}", name=user.full_name, kind="person", role="participant",
+            unit_code=unit.code if unit else "", unit_name=unit.name if unit else "", user_id=user.id,
+        )
+
+    async def on_join(self, message: Join) -> None:
+        peer = self.peer
+        assert peer is not None
+        peer.muted, peer.camera, peer.thumbnails, peer.weak_line = message.muted, message.camera, 0, message.weak_line
+        peer.joined = True
+        self.hub.enter(peer)
+        self.send({"type": "welcome", "protocol": PROTOCOL, "you": peer.public(), "participants": [], "meeting": None,
+                   "locked": False, "floor": None, "chat": [], "ice_servers": self.settings.ice_server_list(),
+                   "heartbeat": self.settings.heartbeat})
+
+    async def on_chat(self, message: Chat) -> None:
+        raise SignalError("invalid", N_("There is no chat in the connection test."), ref=message.kind)
+
+
+async def echo_socket(websocket: WebSocket) -> None:
+    state = app_state(websocket)
+    if state.rooms is None:
+        await websocket.accept()
+        await websocket.close(1013)
+        return
+    await EchoConnection(websocket, state, state.rooms).run()
 
 
 def _audit_refusal(session: Any, admission: access.Admission, kind: str) -> None:
