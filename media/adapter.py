@@ -31,7 +31,8 @@ from aiortc.rtcdtlstransport import RtpRouter
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.codecs import is_rtx
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
 
 from media.frames import EncodedFrame
 
@@ -186,11 +187,17 @@ def tap_receiver(
     """Send ``receiver``'s reassembled frames to ``on_frame`` and, for every RTP packet, its
     SSRC and RFC 6464 level (0 loudest … 127 silence, None when absent) to ``on_packet``."""
     receiver._RTCRtpReceiver__decoder_queue = _FrameTap(on_frame, keyframe, on_end)  # type: ignore[attr-defined]
+    # aiortc's receive-side estimate, sent as REMB, kept Chrome's camera near 60 kbit/s on
+    # loopback; the SFU sends its own REMB instead (``send_remb``: the layer's cap).
+    receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+    codecs = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
     original = receiver._handle_rtp_packet
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        level = packet.extensions.audio_level
-        on_packet(packet.ssrc, None if level is None else level[1])
+        codec = codecs.get(packet.payload_type)
+        if codec is None or not is_rtx(codec):  # RTX (padding, retransmissions) is not the stream's SSRC
+            level = packet.extensions.audio_level
+            on_packet(packet.ssrc, None if level is None else level[1])
         await original(packet, arrival_time_ms)
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
@@ -199,6 +206,15 @@ def tap_receiver(
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
     """Ask the publisher behind ``receiver`` for a keyframe (RTCP PLI, RFC 4585)."""
     asyncio.ensure_future(receiver._send_rtcp_pli(media_ssrc))
+
+
+def send_remb(receiver: RTCRtpReceiver, bitrate: int, media_ssrc: int) -> None:
+    """Tell the publisher behind ``receiver`` the most it may send on ``media_ssrc`` (REMB)."""
+    rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    if rtcp_ssrc is None:
+        return
+    packet = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, [media_ssrc]))
+    asyncio.ensure_future(receiver._send_rtcp(packet))
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:

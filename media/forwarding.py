@@ -42,6 +42,7 @@ class Source:
         self.clock = AUDIO_CLOCK if kind == "audio" else VIDEO_CLOCK
         self.sinks: set[Slot] = set()
         self.request_keyframe_upstream: Callable[[], None] = lambda: None
+        self.cap_bitrate_upstream: Callable[[int], None] = lambda bitrate: None  # REMB to the publisher
         self._now = now
         self._last_request = -KEYFRAME_INTERVAL
         self._pending_request = False

@@ -26,6 +26,9 @@ from media.speakers import SpeakerDetector
 log = logging.getLogger(__name__)
 
 STREAM_LAYERS = {"camera": {FULL, SMALL, AUDIO}, "screen": {SCREEN}}
+# What a publisher may send per layer, told every second by REMB (bits per second).
+LAYER_BITRATES = {FULL: 1_500_000, SMALL: 200_000, SCREEN: 2_500_000}
+REMB_EVERY = 5  # ticks
 MAX_SDP = 32 * 1024
 TICK = 0.2
 
@@ -193,7 +196,12 @@ class Room:
             if ssrc:
                 adapter.send_pli(receiver, ssrc[0])
 
+        def cap(bitrate: int) -> None:
+            if ssrc:
+                adapter.send_remb(receiver, bitrate, ssrc[0])
+
         source.request_keyframe_upstream = upstream
+        source.cap_bitrate_upstream = cap
         adapter.tap_receiver(receiver, on_frame=source.push, keyframe=self._keyframe, on_packet=on_packet)
 
     async def unpublish(self, participant_id: str, stream: str) -> None:
@@ -323,11 +331,18 @@ class Room:
             })
 
     async def _tick(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(TICK)
+            ticks += 1
             try:
                 if self.detector.tick(time.monotonic()):
                     self._reassign(speaker_changed=True)
+                if ticks % REMB_EVERY == 0:
+                    for member in self.members.values():
+                        for layer, source in member.sources.items():
+                            if layer in LAYER_BITRATES:
+                                source.cap_bitrate_upstream(LAYER_BITRATES[layer])
             except Exception:  # a bug here must not stop speaker detection for the room
                 log.exception("speaker detection failed in room %s", self.id)
 

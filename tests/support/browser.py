@@ -26,13 +26,15 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 VIEWPORT = {"width": 1366, "height": 768}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread, and the
+    # suite's asyncio.run() tests after the browser tests need it gone.
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
     yield browser
