@@ -110,3 +110,20 @@ def test_three_people_meet_in_the_browser(live: Live, chromium: Browser) -> None
     finally:
         for ctx in (chair_ctx, a_ctx, b_ctx):
             ctx.close()
+
+
+def test_a_ward_tests_its_line_through_the_sfu_before_a_meeting(live: Live, chromium: Browser) -> None:
+    context, page = logged_in(chromium, live.base_url, "ct.ninh-kieu.tan-an")
+    try:
+        page.goto("/connection-test")
+        page.click("#echo-start")
+        verdict = wait_until("a verdict", lambda: page.get_attribute("#echo-verdict", "data-verdict"), 40)
+        assert verdict in ("good", "fair", "poor")
+        back = wait_until("my own video back through the SFU", lambda: [
+            s for s in page.evaluate("window.giaobanEcho.inboundVideo()") if s["slot"] == "main" and (s.get("framesDecoded") or 0) > 10])
+        assert back[0]["frameWidth"] > 0
+        assert page.inner_text("#echo-rtt").strip() and page.inner_text("#echo-loss").strip()
+        assert verdict == "good"  # loopback: no loss, a few milliseconds
+        screenshot(page, "connection-test")
+    finally:
+        context.close()

@@ -90,3 +90,24 @@ def test_the_hard_coded_text_check_sees_text(tmp_path: Path) -> None:
     sample = '<p>{{ _("Fine") }}</p><p>Không dịch</p>'
     text = HTML_TAG.sub(" ", TEMPLATE_CODE.sub(" ", sample))
     assert "Không dịch" in text and "Fine" not in text
+
+
+def test_every_string_the_room_scripts_show_is_in_the_catalogue() -> None:
+    """The room's JavaScript looks its strings up in the page's catalogue by their English text
+    (``t("…")``): each one must be listed in ``server.rooms.jsmessages`` so it is extracted and
+    translated, and nothing listed may be left unused."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract
+
+    from server.rooms.jsmessages import JS_MESSAGES
+
+    keywords = {**DEFAULT_KEYWORDS, "t": None}
+    used: set[str] = set()
+    scripts = sorted((ROOT / "web" / "static" / "js").glob("*.js"))
+    assert scripts
+    for path in scripts:
+        with path.open("rb") as f:
+            for _line, message, _comments, _context in extract("javascript", f, keywords=keywords):
+                used.add(message if isinstance(message, str) else message[0])
+    listed = {m.msgid for m in JS_MESSAGES}
+    assert used - listed == set(), "t() strings missing from server/rooms/jsmessages.py"
+    assert listed - used == set(), "strings listed in server/rooms/jsmessages.py that no script uses"
