@@ -17,6 +17,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -173,6 +174,7 @@ def run(receivers: int, seconds: float, processes: int) -> dict[str, Any]:
         return asyncio.run(presenter())
     finally:
         next(live_iter, None)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
