@@ -12,7 +12,6 @@ import datetime as dt
 import itertools
 import logging
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,6 @@ from server.rooms.access import Admission
 
 log = logging.getLogger(__name__)
 OUTGOING = 512  # messages queued for one connection before it counts as too slow
-CHAT_KEPT = 500
 
 
 @dataclass(eq=False)
@@ -72,7 +70,6 @@ class Room:
     name: str
     peers: dict[str, Peer] = field(default_factory=dict)
     lobby: dict[str, Peer] = field(default_factory=dict)
-    chat: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=CHAT_KEPT))
     floor: str | None = None
 
 
@@ -159,9 +156,6 @@ class RoomHub:
             "unit": peer.admission.unit_name, "text": text,
             "at": (at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         }
-        room = self.rooms.get(peer.admission.room)
-        if room is not None:
-            room.chat.append(message)
         self.broadcast(peer.admission.room, message)
 
     def on_media_event(self, event: dict[str, Any]) -> None:
