@@ -230,7 +230,14 @@ def main() -> None:
                         format="sfu[%(process)d] %(levelname)s %(name)s: %(message)s")
     config = MediaConfig.from_json(os.environ.get("GIAOBAN_MEDIA_CONFIG", "{}"))
     try:
-        asyncio.run(serve(config))
+        import uvloop  # uvicorn[standard] brings it: a cheaper event loop for the packet paths (~7 %)
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop has no wheel for this platform
+        factory = None
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(config))
     except KeyboardInterrupt:
         pass
 

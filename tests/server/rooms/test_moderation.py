@@ -163,8 +163,9 @@ def test_a_locked_meeting_sends_newcomers_to_the_lobby_and_the_host_decides(live
                 assert await late.wait_closed(5) == 4012
             finally:
                 await late.close()
+            assert (await chair.recv("room_state", 5))["locked"] is True  # the lock, seen earlier
             await host.send({"type": "lock", "locked": False})
-            await chair.recv("room_state", 5)
+            assert (await chair.recv("room_state", 5))["locked"] is False
             async with room(live, meeting, "canbo.tanan") as (now_in,):
                 assert now_in.welcome is not None and now_in.welcome["locked"] is False
 
@@ -209,7 +210,8 @@ def test_the_chair_gives_the_floor_to_everyones_main_slot(live: Live, clips: Cli
             await chair.send({"type": "floor", "participant_id": None})
             await viewer.recv("floor", 5)
             await viewer.wait_for(lambda: viewer.source("main") == a.participant_id, 10, "the floor taken back")
-            await asyncio.sleep(1.5)  # receiver reports carry the round trip once a sender report came back
+            # Receiver reports carry the round trip once a sender report came back (each every 0.5–1.5 s).
+            await asyncio.sleep(3.5)
 
     asyncio.run(scenario())
     # The viewer's stay carries a summary of its connection, from the SFU (RTCP receiver reports).
