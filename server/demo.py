@@ -90,6 +90,7 @@ def load(session: Session, password: str, *, meetings: bool = True, notify: Noti
     accounts.sync_endpoint_accounts(session, password_hash=shared_hash, is_demo=True)
     if meetings:
         schedule_weekly_briefing(session, notify=notify)
+        schedule_practice_rooms(session, notify=notify)
     audit.record(session, "demo_loaded", target="cantho-units-2016")
     return True
 
@@ -117,6 +118,29 @@ def schedule_weekly_briefing(session: Session, today: dt.date | None = None, not
     )
     secretary = accounts.by_username(session, "thuky")
     meetings.create(session, secretary, plan, max_endpoints=10_000, confirm=True, notify=notify)
+
+
+PRACTICE_TITLE = "Phòng họp dùng thử"
+
+
+def schedule_practice_rooms(session: Session, today: dt.date | None = None, notify: Notifier | None = None) -> None:
+    """Two daily series (07:00–19:00 and 19:00–07:00) whose rooms are open at any hour, so that
+    whoever runs the demo can try the meeting room at once, with the demo people and the
+    Phường Tân An meeting room invited."""
+    from server.meetings import service as meetings
+    from server.meetings.participants import Choice
+
+    today = today or dt.date.today()
+    secretary = accounts.by_username(session, "thuky")
+    for label, hour in (("ban ngày", 7), ("buổi tối", 19)):
+        start = dt.datetime.combine(today, dt.time(hour, 0), tzinfo=LOCAL)
+        plan = meetings.MeetingInput(
+            title=f"{PRACTICE_TITLE} ({label})", start=start, end=start + dt.timedelta(hours=12), host_unit="ct",
+            chair="lanhdao", kind="ad_hoc", agenda=("Thử camera, micrô và đường truyền",),
+            participants=Choice(units=("ct.ninh-kieu.tan-an",), users=("thuky.ninhkieu", "canbo.tanan")),
+            recurrence="FREQ=DAILY;COUNT=365",
+        )
+        meetings.create(session, secretary, plan, max_endpoints=10_000, confirm=True, notify=notify)
 
 
 def logins_text(password: str, public_url: str) -> str:

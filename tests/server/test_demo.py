@@ -4,9 +4,10 @@ city's weekly briefing already scheduled."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from server import demo
 from server.accounts.models import User
@@ -30,11 +31,33 @@ def test_the_demo_has_accounts_mailboxes_and_the_weekly_briefing(tmp_path: Path)
         assert {"admin", "thuky", "lanhdao"} <= {u.username for u in users}
         assert all(u.email.endswith(".test") for u in users)
         assert {u.role for u in users if u.username == "ct.ninh-kieu.tan-an"} == {"endpoint"}
-        briefing = session.exec(select(Meeting)).one()
+        briefing = session.exec(select(Meeting).where(Meeting.title == "Giao ban tuần — UBND thành phố")).one()
         assert briefing.endpoints == 116 + 1
         secretary = session.exec(select(User).where(User.username == "thuky")).one()
         start = briefing.start
-        found = meetings.list_occurrences(session, secretary, start, start + dt.timedelta(weeks=13))
+        found = [o for o in meetings.list_occurrences(session, secretary, start, start + dt.timedelta(weeks=13))
+                 if o.meeting.id == briefing.id]
         assert len(found) == 12
         assert all(o.start.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%a %H:%M") == "Mon 08:00" for o in found)
+        # The practice rooms: whoever runs the demo can enter a room at any hour of the year.
+        practice = session.exec(select(Meeting).where(col(Meeting.title).startswith(demo.PRACTICE_TITLE))).all()
+        assert len(practice) == 2
+        tan_an = session.exec(select(User).where(User.username == "ct.ninh-kieu.tan-an")).one()
+        local = dt.timezone(dt.timedelta(hours=7))
+        day = dt.datetime.now(local).replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=3)
+        for hour in range(0, 24, 1):
+            now = (day + dt.timedelta(hours=hour, minutes=30)).astimezone(dt.UTC)
+            opened = [m for m in practice if _open(session, m, tan_an, now)]
+            assert opened, f"no practice room open at {hour}:30"
     db.dispose()
+
+
+def _open(session: Any, meeting: Meeting, user: User, now: dt.datetime) -> bool:
+    from server.rooms import access
+
+    try:
+        access.admit(session, meeting.id or 0, user=user, invite=None, occurrence=None, now=now,
+                     opens_before=dt.timedelta(minutes=60), closes_after=dt.timedelta(minutes=120))
+    except access.NotOpen:
+        return False
+    return True
