@@ -33,7 +33,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 # -- receivers (child processes) ---------------------------------------------------------
-async def receive(ws_url: str, meeting_id: int, tokens: list[str], seconds: float, out: Any) -> None:
+async def receive(ws_url: str, meeting_id: int, tokens: list[str], seconds: float, out: Any, rcvbuf: int = 0) -> None:
     from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
     from media import adapter
@@ -68,6 +68,10 @@ async def receive(ws_url: str, meeting_id: int, tokens: list[str], seconds: floa
         for transceiver in pc.getTransceivers():
             tap(transceiver.receiver)
         await pc.setLocalDescription(await pc.createAnswer())
+        if rcvbuf:
+            from bench.janus_fanout import set_receive_buffer
+
+            set_receive_buffer(pc, rcvbuf)
         await client.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
         client.subscriber = pc
         clients.append(client)
@@ -83,8 +87,8 @@ async def receive(ws_url: str, meeting_id: int, tokens: list[str], seconds: floa
     await asyncio.gather(*(c.close() for c in clients))
 
 
-def receiver_main(ws_url: str, meeting_id: int, tokens: list[str], seconds: float, out: Any) -> None:
-    asyncio.run(receive(ws_url, meeting_id, tokens, seconds, out))
+def receiver_main(ws_url: str, meeting_id: int, tokens: list[str], seconds: float, out: Any, rcvbuf: int = 0) -> None:
+    asyncio.run(receive(ws_url, meeting_id, tokens, seconds, out, rcvbuf))
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -104,7 +108,7 @@ def demo_database(directory: Path) -> Path:
     return path
 
 
-def run(receivers: int, seconds: float, processes: int) -> dict[str, Any]:
+def run(receivers: int, seconds: float, processes: int, rcvbuf: int = 0) -> dict[str, Any]:
     from sqlmodel import select
 
     from server.rooms.access import room_name
@@ -134,7 +138,7 @@ def run(receivers: int, seconds: float, processes: int) -> dict[str, Any]:
                 await a.publish("mid", audio="loud")
                 queue: Any = multiprocessing.get_context("spawn").Queue()
                 share = [tokens[i::processes] for i in range(processes)]
-                procs = [multiprocessing.get_context("spawn").Process(target=receiver_main, args=(live.ws_url, meeting["id"], s, seconds, queue))
+                procs = [multiprocessing.get_context("spawn").Process(target=receiver_main, args=(live.ws_url, meeting["id"], s, seconds, queue, rcvbuf))
                          for s in share if s]
                 for p in procs:
                     p.start()
@@ -182,8 +186,10 @@ def main() -> None:
     parser.add_argument("--receivers", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--rcvbuf", type=int, default=0,
+                        help="SO_RCVBUF of each receiver's socket in bytes (as bench.janus_fanout; 0: the kernel's default)")
     args = parser.parse_args()
-    result = run(args.receivers, args.seconds, args.processes)
+    result = run(args.receivers, args.seconds, args.processes, args.rcvbuf)
     print(json.dumps(result))
     sys.stdout.flush()
 
