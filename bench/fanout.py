@@ -34,8 +34,7 @@ def cpu_seconds(pid: int) -> float:
 
 # -- receivers (child processes) ---------------------------------------------------------
 async def receive(ws_url: str, meeting_id: int, tokens: list[str], seconds: float, out: Any, rcvbuf: int = 0) -> None:
-    from aiortc.rtcrtpreceiver import RTCRtpReceiver
-
+    from bench.receivers import counting_tap, set_receive_buffer
     from media import adapter
     from media.ice import use_host_addresses
     from tests.support.rtc_client import RoomClient
@@ -45,14 +44,7 @@ async def receive(ws_url: str, meeting_id: int, tokens: list[str], seconds: floa
     counts = {"frames": 0, "packets": 0, "joined": 0}
     join_times: list[float] = []
 
-    def tap(receiver: RTCRtpReceiver) -> None:
-        def on_frame(frame: Any) -> None:
-            counts["frames"] += 1
-
-        def on_packet(ssrc: int, level: int | None) -> None:
-            counts["packets"] += 1
-
-        adapter.tap_receiver(receiver, on_frame=on_frame, keyframe=lambda d: False, on_packet=on_packet)
+    tap = counting_tap(counts)
 
     clients = []
     for token in tokens:
@@ -69,8 +61,6 @@ async def receive(ws_url: str, meeting_id: int, tokens: list[str], seconds: floa
             tap(transceiver.receiver)
         await pc.setLocalDescription(await pc.createAnswer())
         if rcvbuf:
-            from bench.janus_fanout import set_receive_buffer
-
             set_receive_buffer(pc, rcvbuf)
         await client.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
         client.subscriber = pc

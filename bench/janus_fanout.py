@@ -60,19 +60,6 @@ def rss_mib(pid: int) -> int:
 
 
 # -- receivers (child processes) ---------------------------------------------------------
-def set_receive_buffer(pc: Any, size: int) -> None:
-    """SO_RCVBUF of ``pc``'s ICE sockets (aioice's, via aiortc's private attributes; the kernel
-    caps it at net.core.rmem_max). Off by default, as in ``bench.fanout``."""
-    import socket
-
-    for transceiver in pc.getTransceivers():
-        connection = transceiver.receiver.transport.transport._connection
-        for protocol in connection._protocols:
-            sock = protocol.transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-
-
 async def receive(base_url: str, room: int, feed: int, mids: list[str], count: int, out: Any, window: tuple[Any, Any, Any],
                   rcvbuf: int = 0) -> None:
     """Join ``count`` subscribers one after the other, report "ready", then count what arrives
@@ -81,9 +68,9 @@ async def receive(base_url: str, room: int, feed: int, mids: list[str], count: i
     import threading
 
     import httpx
-    from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
     from bench.janus import JanusSession
+    from bench.receivers import counting_tap, set_receive_buffer
     from media import adapter
     from media.ice import use_host_addresses
     from tests.support.rtc_client import loopback_description, loopback_peer_connection
@@ -94,14 +81,7 @@ async def receive(base_url: str, room: int, feed: int, mids: list[str], count: i
     counts = {"frames": 0, "packets": 0, "joined": 0}
     join_times: list[float] = []
 
-    def tap(receiver: RTCRtpReceiver) -> None:
-        def on_frame(frame: Any) -> None:
-            counts["frames"] += 1
-
-        def on_packet(ssrc: int, level: int | None) -> None:
-            counts["packets"] += 1
-
-        adapter.tap_receiver(receiver, on_frame=on_frame, keyframe=lambda d: False, on_packet=on_packet)
+    tap = counting_tap(counts)
 
     # one long-poll per session stays open: no connection limit
     client = httpx.AsyncClient(timeout=15, limits=httpx.Limits(max_connections=None, max_keepalive_connections=2 * count + 4))

@@ -20,7 +20,7 @@ from media.errors import MediaError, bad_sdp
 from media.forwarding import Slot, Source
 from media.frames import keyframe_test
 from media.ice import announce, keep_candidates, parse_networks
-from media.slots import AUDIO, FULL, LAYERS, SCREEN, SMALL, Assignment, RoomView, SlotSpec, assign, layout
+from media.slots import AUDIO, FULL, SCREEN, SMALL, Assignment, RoomView, SlotSpec, assign, layout
 from media.speakers import SpeakerDetector
 
 log = logging.getLogger(__name__)
@@ -352,5 +352,3 @@ class Room:
             "publishers": sum(1 for m in self.members.values() if m.publishers),
         }
 
-
-__all__ = ["Room", "LAYERS"]

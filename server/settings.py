@@ -6,6 +6,7 @@ newcomer can try the product; outside demo mode unsafe settings stop the start.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from media.config import MediaConfig
@@ -15,6 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_PASSWORD = "giaoban-demo"
 DEMO_SECRET_KEY = "demo-only-secret-key-do-not-use-in-production"
+
+
+def _split(value: str) -> tuple[str, ...]:
+    """A comma-separated setting's items."""
+    return tuple(p.strip() for p in value.split(",") if p.strip())
 
 
 class UnsafeSettings(Exception):
@@ -95,18 +101,14 @@ class Settings(BaseSettings):
     @field_validator("media_addresses", "media_announced_address")
     @classmethod
     def _addresses(cls, value: str) -> str:
-        import ipaddress
-
-        for part in filter(None, (p.strip() for p in value.split(","))):
+        for part in _split(value):
             ipaddress.ip_address(part)  # ValueError names the bad address
         return value
 
     @field_validator("media_remote_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
-        import ipaddress
-
-        for part in filter(None, (p.strip() for p in value.split(","))):
+        for part in _split(value):
             ipaddress.ip_network(part, strict=False)
         return value
 
@@ -127,12 +129,9 @@ class Settings(BaseSettings):
         return list(json.loads(self.ice_servers)) if self.ice_servers.strip() else []
 
     def media_config(self) -> MediaConfig:
-        def split(value: str) -> tuple[str, ...]:
-            return tuple(p.strip() for p in value.split(",") if p.strip())
-
         return MediaConfig(
-            workers=self.sfu_workers, addresses=split(self.media_addresses),
-            announced_address=self.media_announced_address.strip(), remote_networks=split(self.media_remote_networks),
+            workers=self.sfu_workers, addresses=_split(self.media_addresses),
+            announced_address=self.media_announced_address.strip(), remote_networks=_split(self.media_remote_networks),
             video_codec=self.sfu_video_codec,
         )
 

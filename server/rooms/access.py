@@ -23,6 +23,7 @@ from server.meetings import service as meetings
 from server import permissions
 from server.meetings.models import Meeting, MeetingParticipant
 from server.rooms.models import RoomState
+from server.settings import Settings
 from server.units.models import Unit
 
 JOIN_SALT = "giaoban.join"
@@ -187,6 +188,17 @@ def admit(
         role=role, unit_code=unit_code, unit_name=unit_name, user_id=user.id if user is not None else None,
         unit_id=unit_id,
     )
+
+
+def admit_now(
+    session: Session, settings: Settings, meeting_id: int, user: User | None, invite: tuple[int, int] | None,
+    occurrence: dt.datetime | None,
+) -> Admission:
+    """``admit`` at this moment, with the room's opening hours from the settings (the room page
+    and the signalling ask the same question)."""
+    return admit(session, meeting_id, user=user, invite=invite, occurrence=occurrence, now=dt.datetime.now(dt.UTC),
+                 opens_before=dt.timedelta(minutes=settings.room_opens_before),
+                 closes_after=dt.timedelta(minutes=settings.room_closes_after))
 
 
 def is_host(session: Session, user: User, meeting: Meeting) -> bool:

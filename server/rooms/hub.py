@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -77,7 +76,6 @@ class RoomHub:
     def __init__(self, supervisor_factory: Callable[[Callable[[dict[str, Any]], None]], Supervisor]) -> None:
         self.rooms: dict[str, Room] = {}
         self.media = supervisor_factory(self.on_media_event)
-        self._chat_ids = itertools.count(1)
 
     # -- membership ----------------------------------------------------------------
     def enter(self, peer: Peer) -> Peer | None:
@@ -150,11 +148,11 @@ class RoomHub:
             if peer is not exclude:
                 peer.send(message)
 
-    def chat(self, peer: Peer, text: str, chat_id: int | None = None, at: dt.datetime | None = None) -> None:
+    def chat(self, peer: Peer, text: str, chat_id: int, at: dt.datetime) -> None:
+        """Send a chat message (already stored: ``chat_id``, ``at``) to everyone in the room."""
         message = {
-            "type": "chat", "id": chat_id or next(self._chat_ids), "from": peer.id, "name": peer.admission.name,
-            "unit": peer.admission.unit_name, "text": text,
-            "at": (at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+            "type": "chat", "id": chat_id, "from": peer.id, "name": peer.admission.name,
+            "unit": peer.admission.unit_name, "text": text, "at": at.isoformat(timespec="seconds"),
         }
         self.broadcast(peer.admission.room, message)
 

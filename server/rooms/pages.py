@@ -4,7 +4,6 @@ test a ward can run before a meeting."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -49,11 +48,7 @@ async def room_page(request: Request) -> Response:
     occurrence = parse_time(request.query_params["occurrence"], "occurrence") if "occurrence" in request.query_params else None
     settings = state.settings
     try:
-        admission = await state.db.run(
-            access.admit, meeting_id, user=user, invite=invite, occurrence=occurrence, now=dt.datetime.now(dt.UTC),
-            opens_before=dt.timedelta(minutes=settings.room_opens_before),
-            closes_after=dt.timedelta(minutes=settings.room_closes_after),
-        )
+        admission = await state.db.run(access.admit_now, settings, meeting_id, user, invite, occurrence)
     except access.NotOpen as exc:
         return state.pages.render(request, "rooms/not_open.html", {
             "message": exc.message, "opens_at": exc.fields.get("opens_at"), "closes_at": exc.fields.get("closes_at"),

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from media.errors import MediaError
 from server.appstate import AppState, app_state
-from server.errors import DomainError, NotAuthenticated
+from server.errors import DomainError
 from server.i18n import N_, Text, render
 from server.audit import service as audit
 from server.rooms import access, service
@@ -129,16 +129,20 @@ class Connection:
                         self.peer.outgoing.get_nowait()
 
     # -- the connection's life ----------------------------------------------------------
-    async def admit(self) -> access.Admission:
-        user = self.ws.state.user
-        auth = self.ws.state.auth
-        invite_token = self.ws.query_params.get("invite", "")
-        invite = None
+    def account(self) -> Any:
+        """The logged-in user behind this socket (bearer token, or a session cookie from our own
+        origin), or None; a bad token or a foreign origin is refused."""
         if self.ws.state.auth_error:
             raise SignalError("not_authenticated", N_("The access token is invalid or has expired."))
-        if auth == "session" and not same_origin(self.ws, self.settings.effective_public_url):
+        if self.ws.state.auth == "session" and not same_origin(self.ws, self.settings.effective_public_url):
             raise SignalError("not_authenticated", N_("This page may not join meetings on this site (its origin is not ours)."))
-        if auth != "bearer" and invite_token:
+        return self.ws.state.user
+
+    async def admit(self) -> access.Admission:
+        user = self.account()
+        invite_token = self.ws.query_params.get("invite", "")
+        invite = None
+        if self.ws.state.auth != "bearer" and invite_token:
             invite = self.state.join_links.read(invite_token)
             if invite is None:
                 raise SignalError("not_authenticated", N_("This join link is not valid."))
@@ -156,11 +160,7 @@ class Connection:
                                   close=4400) from None
         meeting_id = int(self.ws.path_params["meeting_id"])
         try:
-            return await self.state.db.run(
-                access.admit, meeting_id, user=user, invite=invite, occurrence=occurrence,
-                now=dt.datetime.now(dt.UTC), opens_before=dt.timedelta(minutes=self.settings.room_opens_before),
-                closes_after=dt.timedelta(minutes=self.settings.room_closes_after),
-            )
+            return await self.state.db.run(access.admit_now, self.settings, meeting_id, user, invite, occurrence)
         except DomainError as exc:
             fields = {k: v for k, v in exc.fields.items()}
             raise SignalError(exc.code, exc.message, fields=fields) from None
@@ -398,7 +398,7 @@ class Connection:
     async def on_chat(self, message: Chat) -> None:
         assert self.peer is not None
         row = await self.state.db.run(service.add_chat, self.peer.admission, message.text)
-        self.hub.chat(self.peer, message.text, row.id, row.at)
+        self.hub.chat(self.peer, message.text, row.id or 0, row.at)
 
     async def on_ping(self, message: Ping) -> None:
         self.send({"type": "pong"})
@@ -414,11 +414,9 @@ class EchoConnection(Connection):
     echo = True
 
     async def admit(self) -> access.Admission:
-        user = self.ws.state.user
-        if self.ws.state.auth_error or user is None:
+        user = self.account()
+        if user is None:
             raise SignalError("not_authenticated", N_("Log in, or use the join link from your invitation."))
-        if self.ws.state.auth == "session" and not same_origin(self.ws, self.settings.effective_public_url):
-            raise SignalError("not_authenticated", N_("This page may not join meetings on this site (its origin is not ours)."))
         now = dt.datetime.now(dt.UTC)
         unit = self.ws.state.unit
         return access.Admission(
@@ -465,5 +463,3 @@ async def room_socket(websocket: WebSocket) -> None:
         return
     await Connection(websocket, state, hub).run()
 
-
-__all__ = ["room_socket", "NotAuthenticated"]

@@ -18,7 +18,7 @@ from tests.support.live import Live, live_settings, serve
 from tests.support.media_clips import BRIGHTNESS, Clips
 from tests.support.rtc_client import RoomClient
 
-DARK, BRIGHT, MID = BRIGHTNESS["dark"], BRIGHTNESS["bright"], BRIGHTNESS["mid"]
+DARK, BRIGHT = BRIGHTNESS["dark"], BRIGHTNESS["bright"]
 FULL, SMALL = (640, 360), (160, 90)
 PEOPLE = ["thuky.ninhkieu", "canbo.tanan", "thuky"]
 
@@ -248,8 +248,6 @@ def test_h264_is_forwarded_when_the_deployment_uses_it(live_h264: Live, h264_cli
     asyncio.run(scenario())
 
 
-_ = MID
-
 
 def metric(text: str, name: str) -> float:
     for line in text.splitlines():
@@ -349,5 +347,35 @@ def test_lost_packets_are_retransmitted_on_both_legs(live: Live, clips: Clips) -
             await asyncio.sleep(2)
             assert main.frames - before >= 20, (main.frames - before, up, down)
             assert main.near_luma(DARK)
+
+    asyncio.run(scenario())
+
+
+def test_a_publisher_is_told_each_layers_bitrate_cap(live: Live, clips: Clips) -> None:
+    """The SFU sends REMB per layer (aiortc's own receive-side estimate held browsers far below)."""
+    from aiortc.rtp import RtcpPsfbPacket, unpack_remb_fci
+
+    from media.room import LAYER_BITRATES
+
+    meeting = live.meeting(users=PEOPLE)
+
+    async def scenario() -> None:
+        async with joined(live, meeting, clips, "lanhdao") as (a,):
+            publication = await a.publish("dark", audio="silent")
+            caps: dict[str, set[int]] = {"camera": set(), "camera_small": set()}
+            for layer in caps:
+                sender = publication.senders[layer]
+                handle = sender._handle_rtcp_packet
+
+                async def spy(packet: Any, layer: str = layer, handle: Any = handle, sender: Any = sender) -> None:
+                    if isinstance(packet, RtcpPsfbPacket) and packet.fmt == 15:
+                        bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                        if sender._ssrc in ssrcs:
+                            caps[layer].add(bitrate)
+                    await handle(packet)
+
+                sender._handle_rtcp_packet = spy
+            await a.wait_for(lambda: all(caps.values()), 10, "REMB for both layers")
+            assert caps["camera"] == {LAYER_BITRATES["camera"]} and caps["camera_small"] == {LAYER_BITRATES["camera_small"]}
 
     asyncio.run(scenario())

@@ -54,3 +54,24 @@ def test_serve_refuses_a_database_that_still_has_demo_accounts(
     monkeypatch.setenv("GIAOBAN_DEMO", "0")
     assert main(["serve"]) == 2
     assert "demo accounts" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("GIAOBAN_MEDIA_ADDRESSES", "127.0.0.1, not-an-address"),
+    ("GIAOBAN_MEDIA_ANNOUNCED_ADDRESS", "gov.vn"),
+    ("GIAOBAN_MEDIA_REMOTE_NETWORKS", "10.0.0.0/33"),
+    ("GIAOBAN_SFU_VIDEO_CODEC", "VP9"),
+    ("GIAOBAN_ICE_SERVERS", '[{"url": "turn:x"}]'),
+    ("GIAOBAN_ICE_SERVERS", "not json"),
+])
+def test_a_bad_media_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UnsafeSettings, match=name):
+        load_settings()
+
+
+def test_media_settings_reach_the_sfu_configuration() -> None:
+    config = load_settings(media_addresses=" 10.20.0.5 ,127.0.0.1", media_announced_address="203.0.113.7",
+                           media_remote_networks="10.0.0.0/8", sfu_video_codec="h264").media_config()
+    assert config.addresses == ("10.20.0.5", "127.0.0.1") and config.announced_address == "203.0.113.7"
+    assert config.remote_networks == ("10.0.0.0/8",) and config.video_codec == "H264"
