@@ -1,16 +1,20 @@
-"""Every use of aiortc's private parts, in one place (aiortc is pinned to 1.16.0).
+"""Every use of aiortc's and aioice's private parts, in one place (pinned: aiortc 1.16.0,
+aioice 0.13.0).
 
-The SFU forwards encoded frames. aiortc's receive path reassembles and depayloads frames in its
-jitter buffer (sending NACKs and receiver reports as usual) and would then hand them to a
-decoder thread; its send path asks for an encoder, then packetizes. This module cuts both:
+The SFU forwards RTP packets and never touches a codec. aiortc negotiates, runs ICE, DTLS and
+SRTP, and answers RTCP; its per-packet paths are cut short:
 
-- ``install()`` (once per process) makes receivers start no decoder thread and senders use
-  pack-only packers (``packer_for``), and turns any attempt to get a decoder into an error;
-- ``tap_receiver`` delivers a receiver's reassembled frames (and every RTP packet, for the
-  RFC 6464 audio level) to the SFU instead of the decoder queue;
-- ``send_pli`` asks a publisher for a keyframe; ``on_keyframe_request`` routes a subscriber's
-  PLI/FIR on one of our senders to the SFU (aiortc would only set a flag its packet path never
-  reads).
+- ``tap_packets`` hands a publisher's packets to the SFU as they arrive (after SRTP, RTX
+  unwrapping, NACK generation and receiver statistics) — no depayloading, no jitter buffer;
+- ``PacketOutput`` sends a subscriber's stream itself: a 12-byte header and the MID extension
+  per packet, SRTP protect, the ICE pair's socket — instead of aiortc's per-frame task,
+  ``RtpPacket`` objects and coroutine per packet; it answers NACKs from its own history and
+  feeds the sender's RTCP reports;
+- ``install()`` (once per process) makes receivers start no decoder thread, turns any attempt
+  to get a decoder or an encoder into an error (counted: tests check the SFU makes none), and
+  fixes BUNDLE routing (``route_by_mid``);
+- ``send_pli`` / ``send_remb`` talk to a publisher; ``on_keyframe_request`` routes a
+  subscriber's PLI/FIR to the SFU (aiortc would only set a flag).
 
 ``tests/media/test_adapter.py`` pins each seam, so an aiortc upgrade that moves one fails there.
 """
@@ -18,23 +22,24 @@ decoder thread; its send path asks for an encoder, then packetizes. This module 
 from __future__ import annotations
 
 import asyncio
+import random
+import struct
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 import aiortc
+import pylibsrtp
 import aiortc.rtcrtpreceiver as rtcrtpreceiver
 import aiortc.rtcrtpsender as rtcrtpsender
-from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcdtlstransport import RtpRouter
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.codecs import is_rtx
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci
+from aiortc.rtcdtlstransport import RtpRouter
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
 
-from media.frames import EncodedFrame
+from media.rtp import MID_URI, mid_extension, rtx_payload
 
 AIORTC_VERSION = "1.16.0"
 
@@ -42,61 +47,16 @@ AIORTC_VERSION = "1.16.0"
 class Counters:
     """What this process's packers sent, and what tried to reach a codec."""
 
-    packets = 0
+    packets = 0  # forwarded by the SFU (PacketOutput)
     bytes = 0
-    frames = 0
+    retransmitted = 0  # answers to subscribers' NACKs
+    dropped = 0  # not sent: no ICE pair yet or the socket buffer full
     codec_attempts = 0
 
 
-class Packer:
-    """Packetizes an ``EncodedFrame``; never opens a codec."""
-
-    def encode(self, frame: Any, force_keyframe: bool = False) -> NoReturn:
-        Counters.codec_attempts += 1
-        raise RuntimeError("the SFU never encodes")
-
-    @staticmethod
-    def _count(payloads: list[bytes]) -> None:
-        Counters.frames += 1
-        Counters.packets += len(payloads)
-        Counters.bytes += sum(len(p) for p in payloads)
-
-
-class Vp8Packer(Packer):
-    def __init__(self) -> None:
-        self.picture_id = 0
-
-    def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
-        payloads: list[bytes] = Vp8Encoder._packetize(frame.data, self.picture_id)
-        self.picture_id = (self.picture_id + 1) % (1 << 15)
-        self._count(payloads)
-        return payloads, frame.timestamp
-
-
-class H264Packer(Packer):
-    def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
-        payloads: list[bytes] = H264Encoder._packetize(H264Encoder._split_bitstream(frame.data))
-        self._count(payloads)
-        return payloads, frame.timestamp
-
-
-class OpusPacker(Packer):
-    def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
-        payloads = [frame.data]
-        self._count(payloads)
-        return payloads, frame.timestamp
-
-
-def packer_for(codec: RTCRtpCodecParameters) -> Packer:
-    name = codec.mimeType.lower()
-    if name == "video/vp8":
-        return Vp8Packer()
-    if name == "video/h264":
-        return H264Packer()
-    if name == "audio/opus":
-        return OpusPacker()
+def _no_encoder(*args: object) -> NoReturn:
     Counters.codec_attempts += 1
-    raise ValueError(f"the SFU does not forward {codec.mimeType}")
+    raise RuntimeError("the SFU never encodes")
 
 
 def _no_decoder(*args: object) -> NoReturn:
@@ -146,7 +106,7 @@ _installed = False
 
 
 def install() -> None:
-    """Switch this process's aiortc to forwarding: no decoder threads, pack-only senders."""
+    """Switch this process's aiortc to forwarding: no decoder threads, no codecs at all."""
     global _installed
     if aiortc.__version__ != AIORTC_VERSION:
         raise RuntimeError(f"media.adapter is written for aiortc {AIORTC_VERSION}, found {aiortc.__version__}")
@@ -154,53 +114,159 @@ def install() -> None:
         return
     setattr(rtcrtpreceiver, "decoder_worker", _no_decoder_worker)
     setattr(rtcrtpreceiver, "get_decoder", _no_decoder)
-    setattr(rtcrtpsender, "get_encoder", packer_for)
+    setattr(rtcrtpsender, "get_encoder", _no_encoder)
     route_by_mid()
     _installed = True
 
 
-class _FrameTap:
-    """Takes the place of a receiver's decoder queue: ``put((codec, JitterFrame))`` is called
-    on the event loop by ``_handle_rtp_packet``; ``None`` means the receiver stopped."""
+def tap_packets(receiver: RTCRtpReceiver, on_packet: Callable[[RtpPacket], None]) -> None:
+    """Hand every media packet ``receiver`` gets to ``on_packet`` as it arrives, with nothing
+    reassembled or buffered.
 
-    def __init__(self, on_frame: Callable[[EncodedFrame], None], keyframe: Callable[[bytes], bool], on_end: Callable[[], None]) -> None:
-        self.on_frame = on_frame
-        self.keyframe = keyframe
-        self.on_end = on_end
-
-    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
-        if item is None:
-            self.on_end()
-            return
-        data = item[1].data
-        self.on_frame(EncodedFrame(data, item[1].timestamp, self.keyframe(data)))
-
-
-def tap_receiver(
-    receiver: RTCRtpReceiver,
-    *,
-    on_frame: Callable[[EncodedFrame], None],
-    keyframe: Callable[[bytes], bool],
-    on_packet: Callable[[int, int | None], None],
-    on_end: Callable[[], None] = lambda: None,
-) -> None:
-    """Send ``receiver``'s reassembled frames to ``on_frame`` and, for every RTP packet, its
-    SSRC and RFC 6464 level (0 loudest … 127 silence, None when absent) to ``on_packet``."""
-    receiver._RTCRtpReceiver__decoder_queue = _FrameTap(on_frame, keyframe, on_end)  # type: ignore[attr-defined]
-    # aiortc's receive-side estimate, sent as REMB, kept Chrome's camera near 60 kbit/s on
-    # loopback; the SFU sends its own REMB instead (``send_remb``: the layer's cap).
+    What aiortc's ``_handle_rtp_packet`` does that the SFU needs is kept: statistics for its
+    receiver reports, RTX retransmissions unwrapped to the original stream, NACKs for gaps. What
+    it does not need is skipped: depayloading, the jitter buffer, the decoder queue, and the
+    receive-side bandwidth estimate (its REMB kept Chrome's camera near 60 kbit/s on loopback;
+    the SFU sends each layer's cap instead, ``send_remb``). Padding-only packets are dropped."""
     receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
     codecs = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
-    original = receiver._handle_rtp_packet
+    streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    rtx_ssrcs = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         codec = codecs.get(packet.payload_type)
-        if codec is None or not is_rtx(codec):  # RTX (padding, retransmissions) is not the stream's SSRC
-            level = packet.extensions.audio_level
-            on_packet(packet.ssrc, None if level is None else level[1])
-        await original(packet, arrival_time_ms)
+        if codec is None:
+            return
+        stream = streams.get(packet.ssrc)
+        if stream is None:
+            stream = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stream.add(packet)
+        if is_rtx(codec):
+            original = rtx_ssrcs.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original is None or len(packet.payload) < 2 or apt not in codecs:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+        nacks = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+        if nacks is not None and nacks.add(packet):
+            await receiver._send_rtcp_nack(packet.ssrc, sorted(nacks.missing))
+        if packet.payload:
+            on_packet(packet)
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+
+HISTORY = 256  # packets kept per outgoing stream to answer NACKs (~1.5 s of a full layer)
+_HEADER = struct.Struct("!BBHII")
+_NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900 to 1970
+
+
+class PacketOutput:
+    """Sends a slot's packets on one ``RTCRtpSender``'s stream, without aiortc's RTP task.
+
+    aiortc negotiates the stream (SSRC, payload type, RTX, MID) and keeps its RTCP task: sender
+    reports (fed with this output's counts), receiver reports, PLI/FIR (``on_keyframe_request``).
+    Each packet gets a new 12-byte header plus the MID extension, is protected with the
+    transport's SRTP session and handed to the socket of ICE's nominated pair: no coroutine, no
+    ``RtpPacket`` object, no copy of the payload but the one SRTP needs. NACKs are answered from
+    a history of the last ``HISTORY`` packets, over RTX when negotiated. When the socket buffer
+    is full the packet is dropped and counted: a slow subscriber never holds anything up.
+    """
+
+    def __init__(self, sender: RTCRtpSender, on_ready: Callable[[], None] = lambda: None) -> None:
+        self.ready = False
+        self.sent = 0
+        self.retransmitted = 0
+        self._sender = sender
+        self._on_ready = on_ready
+        self._parameters: RTCRtpSendParameters | None = None
+        self._history: list[tuple[bytes, bytes] | None] = [None] * HISTORY
+        self._audio = sender.kind == "audio"
+        self._first = 0x80
+        self._ext = b""
+        self._payload_type = self._rtx_payload_type = 0
+        self._rtx_seq = random.randrange(1 << 15)
+        self._protect: Callable[[bytes], bytes] = lambda data: data
+        self._nominated: dict[int, Any] = {}
+        self._pair: Any = None
+        self._udp: Any = None
+        self._address: Any = None
+        stock_send = sender.send
+
+        async def send(parameters: RTCRtpSendParameters) -> None:
+            self._parameters = parameters
+            await stock_send(parameters)
+
+        sender.send = send  # type: ignore[method-assign]
+        sender._run_rtp = self._run  # type: ignore[method-assign]
+        sender._retransmit = self._retransmit  # type: ignore[method-assign]
+
+    async def _run(self, codec: RTCRtpCodecParameters) -> None:
+        """Takes the place of the sender's RTP task: sets the stream up, then only waits."""
+        sender = self._sender
+        sender._RTCRtpSender__rtp_started.set()  # type: ignore[attr-defined]
+        try:
+            parameters = self._parameters
+            self._payload_type = codec.payloadType or 0
+            self._rtx_payload_type = sender._RTCRtpSender__rtx_payload_type or 0  # type: ignore[attr-defined]
+            mid_id = next((e.id for e in parameters.headerExtensions if e.uri == MID_URI), None) if parameters else None
+            if parameters is not None and parameters.muxId and mid_id is not None:
+                self._ext = mid_extension(mid_id, parameters.muxId)
+                self._first = 0x90  # version 2, extension present
+            dtls = sender.transport
+            self._protect = dtls._tx_srtp.protect
+            self._nominated = dtls.transport._connection._nominated
+            self.ready = True
+            self._on_ready()
+            await asyncio.Future()  # until the sender stops
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.ready = False
+            sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
+
+    def send(self, marker: int, seq: int, timestamp: int, payload: bytes) -> None:
+        header = _HEADER.pack(self._first, (marker << 7) | self._payload_type, seq, timestamp, self._sender._ssrc) + self._ext
+        self._history[seq % HISTORY] = (header, payload)
+        self._transmit(header + payload)
+        sender = self._sender
+        sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]  # for sender reports
+        sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]
+        if marker or self._audio:
+            sender._RTCRtpSender__ntp_timestamp = int((time.time() + _NTP_EPOCH_OFFSET) * (1 << 32))  # type: ignore[attr-defined]
+            sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+        self.sent += 1
+        Counters.packets += 1
+        Counters.bytes += len(payload)
+
+    def _transmit(self, data: bytes) -> None:
+        pair = self._nominated.get(1)
+        if pair is None:
+            Counters.dropped += 1
+            return
+        if pair is not self._pair:
+            self._pair, self._udp, self._address = pair, pair.protocol.transport, pair.remote_addr
+        try:
+            self._udp.sendto(self._protect(data), self._address)
+        except (OSError, pylibsrtp.Error):
+            Counters.dropped += 1
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        """Takes the place of the sender's ``_retransmit``: answer a NACK from the history."""
+        seq = sequence_number
+        kept = self._history[seq % HISTORY]
+        if kept is None or (kept[0][2] << 8 | kept[0][3]) != seq:
+            return
+        header, payload = kept
+        if self._rtx_payload_type:
+            timestamp = int.from_bytes(header[4:8], "big")
+            header = _HEADER.pack(self._first, (header[1] & 0x80) | self._rtx_payload_type, self._rtx_seq, timestamp,
+                                  self._sender._rtx_ssrc) + self._ext
+            payload = rtx_payload(seq, payload)
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        self.retransmitted += 1
+        Counters.retransmitted += 1
+        self._transmit(header + payload)
 
 
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:

@@ -15,7 +15,6 @@ class MediaConfig:
     video_codec: str = "VP8"  # VP8 | H264
     audio_slots: int = 3
     max_thumbnails: int = 8
-    slot_queue: int = 30  # frames a slot holds for a slow subscriber before dropping to a keyframe
     stats_interval: float = 2.0
     extra: dict[str, str] = field(default_factory=dict)
 

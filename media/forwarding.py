@@ -1,29 +1,29 @@
-"""Fan-out of encoded frames: publishers' sources feed subscribers' slots.
+"""Fan-out of RTP packets: publishers' sources feed subscribers' slots.
 
 A ``Source`` is one track a participant publishes (``camera``, ``camera_small``, ``screen`` or
 ``audio``). A ``Slot`` is one track a subscriber receives; the room decides which source feeds
-it and may change that at any time. A slot is one continuous stream whatever feeds it: it
-rebases timestamps when the source changes (the sender numbers packets itself), and for video it
-keeps the old source until the new one delivers a keyframe, asking for one at once.
+it and may change that at any time. A slot is one continuous stream whatever feeds it: when the
+source changes it rebases sequence numbers, timestamps (on the wall-clock gap) and VP8 picture
+IDs, and for video it keeps the old source until the new one's keyframe starts, asking for one
+at once.
 
-A slow subscriber never slows the others: each slot has a bounded queue; when it is full the
-slot drops what it holds and waits for the next keyframe (video) or drops the oldest (audio).
+Packets are forwarded as they arrive, one header rewrite per subscriber, never queued: a slow
+subscriber's losses are its own (its socket buffer, its NACKs answered from the output's
+history) and never slow the others.
 
-Nothing here knows aiortc: a source is fed by whatever receives (today aiortc's jitter buffer
-through ``media.adapter``), a slot is drained by whatever sends (aiortc's ``RTCRtpSender``
-through ``recv()``), so a packet-level path can take over either side without touching the room.
+Nothing here knows aiortc: a source is fed by whatever receives (``media.adapter.tap_packets``),
+a slot sends through an ``Output`` (``media.adapter.PacketOutput``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-
-from media.frames import AUDIO_CLOCK, VIDEO_CLOCK, EncodedFrame
+from media.rtp import AUDIO_CLOCK, VIDEO_CLOCK, Packet, with_picture_id
 
 KEYFRAME_INTERVAL = 0.5  # at most one keyframe request per source per this many seconds
 
@@ -31,7 +31,6 @@ KEYFRAME_INTERVAL = 0.5  # at most one keyframe request per source per this many
 class Stats:
     keyframe_requests = 0  # sent upstream, after throttling
     keyframe_asks = 0  # asked for by slots and subscribers, before throttling
-    dropped_frames = 0  # dropped by full slot queues
 
 
 class Source:
@@ -46,12 +45,12 @@ class Source:
         self._now = now
         self._last_request = -KEYFRAME_INTERVAL
         self._pending_request = False
-        self.frames = 0
+        self.packets = 0
 
-    def push(self, frame: EncodedFrame) -> None:
-        self.frames += 1
+    def push(self, packet: Packet) -> None:
+        self.packets += 1
         for sink in tuple(self.sinks):
-            sink.offer(self, frame)
+            sink.offer(self, packet)
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe, at most once per ``KEYFRAME_INTERVAL``; a request
@@ -83,27 +82,34 @@ class Source:
         self.sinks.clear()
 
 
-class Slot(MediaStreamTrack):
+class Output(Protocol):
+    """Where a slot's packets go: one outgoing RTP stream of a subscriber."""
+
+    ready: bool
+
+    def send(self, marker: int, seq: int, timestamp: int, payload: bytes) -> None: ...
+
+
+class Slot:
     """One outgoing track of a subscriber, fed by at most one source at a time."""
 
-    def __init__(self, name: str, kind: str, *, max_queue: int = 30, now: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
+    def __init__(self, name: str, kind: str, *, now: Callable[[], float] = time.monotonic) -> None:
         self.kind = kind
         self.name = name
         self.clock = AUDIO_CLOCK if kind == "audio" else VIDEO_CLOCK
         self.source: Source | None = None
         self.pending: Source | None = None
-        self._max_queue = max_queue
-        self._queue: deque[EncodedFrame] = deque()
-        self._ready = asyncio.Event()
+        self.output: Output | None = None
         self._now = now
-        self._offset = 0
-        self._last_out: int | None = None
-        self._last_time = 0.0
         self._rebase = True
         self._need_keyframe = False
+        self._seq_offset = self._ts_offset = self._pid_offset = 0
+        self._first_seq = 0  # the source's sequence number that started this stretch
+        self._last_seq: int | None = None  # highest sequence number sent, and its timestamp
+        self._last_ts = 0
+        self._last_time = 0.0
+        self._last_pid: int | None = None
         self.forwarded = 0
-        self.dropped = 0
 
     # -- the room's side -------------------------------------------------
     def switch(self, source: Source | None) -> None:
@@ -131,6 +137,13 @@ class Slot(MediaStreamTrack):
         source.sinks.add(self)
         source.request_keyframe()
 
+    def restart(self) -> None:
+        """The output has just become able to send: start at the next keyframe."""
+        self._rebase = True
+        self._need_keyframe = self.kind == "video"
+        if self.source is not None:
+            self.source.request_keyframe()
+
     def request_keyframe(self) -> None:
         """The subscriber lost a picture (PLI/FIR): ask whoever feeds this slot."""
         feeding = self.pending or self.source
@@ -150,61 +163,57 @@ class Slot(MediaStreamTrack):
             self.source = None
 
     # -- the sources' side -------------------------------------------------
-    def offer(self, source: Source, frame: EncodedFrame) -> None:
-        if source is self.pending:
-            if not frame.keyframe:
+    def offer(self, source: Source, packet: Packet) -> None:
+        output = self.output
+        if output is None or not output.ready:
+            return
+        if source is not self.source:
+            if source is not self.pending or not packet.keyframe:
                 return
             self._detach_current()
             self.source, self.pending = source, None
             self._rebase = True
             self._need_keyframe = False
-        elif source is not self.source:
-            return
-        if self._need_keyframe:
-            if not frame.keyframe:
+        elif self._need_keyframe:
+            if not packet.keyframe:
                 return
             self._need_keyframe = False
-        if len(self._queue) >= self._max_queue:
-            if self.kind == "audio":  # every audio frame stands alone: lose the oldest
-                self._queue.popleft()
-                self.dropped += 1
-                Stats.dropped_frames += 1
-            else:  # a video frame needs its predecessors: start again at a keyframe
-                self.dropped += len(self._queue)
-                Stats.dropped_frames += len(self._queue)
-                self._queue.clear()
-                self._need_keyframe = not frame.keyframe
-                if self._need_keyframe:
-                    source.request_keyframe()
-                    return
-        now = self._now()
         if self._rebase:
-            if self._last_out is None:
-                self._offset = -frame.timestamp
-            else:
-                gap = max(1, int((now - self._last_time) * self.clock))
-                self._offset = self._last_out + gap - frame.timestamp
-            self._rebase = False
-        out = (frame.timestamp + self._offset) & 0xFFFFFFFF
-        self._last_out, self._last_time = out, now
-        self._queue.append(EncodedFrame(frame.data, out, frame.keyframe))
-        self._ready.set()
-
-    # -- the sender's side ---------------------------------------------------
-    async def recv(self) -> EncodedFrame:  # type: ignore[override]
-        while not self._queue:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._ready.clear()
-            await self._ready.wait()
+            self._start(packet)
+        elif (packet.seq - self._first_seq) & 0x8000:
+            return  # from before this stretch began (a late retransmission)
+        seq = (packet.seq + self._seq_offset) & 0xFFFF
+        timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
+        payload = packet.payload
+        if packet.pid_bits:
+            picture_id = (packet.picture_id + self._pid_offset) & ((1 << packet.pid_bits) - 1)
+            if self._pid_offset:
+                payload = with_picture_id(payload, packet.pid_at, packet.pid_bits, picture_id)
+            self._last_pid = picture_id
+        if not (seq - self._last_seq) & 0x8000:  # type: ignore[operator]  # set by _start
+            self._last_seq, self._last_ts, self._last_time = seq, timestamp, self._now()
         self.forwarded += 1
-        return self._queue.popleft()
+        output.send(packet.marker, seq, timestamp, payload)
+
+    def _start(self, packet: Packet) -> None:
+        """Map a new stretch of a source onto this slot's stream, continuing where it left off."""
+        self._rebase = False
+        self._first_seq = packet.seq
+        if self._last_seq is None:  # a new stream; below 32768 so SRTP's rollover guess holds
+            self._seq_offset = random.randrange(1 << 15) - packet.seq
+            self._ts_offset = random.randrange(1 << 31) - packet.timestamp
+            self._pid_offset = 0
+            self._last_seq = (packet.seq + self._seq_offset - 1) & 0xFFFF
+            return
+        gap = max(1, int((self._now() - self._last_time) * self.clock))
+        self._seq_offset = self._last_seq + 1 - packet.seq
+        self._ts_offset = self._last_ts + gap - packet.timestamp
+        if packet.pid_bits and self._last_pid is not None:
+            self._pid_offset = self._last_pid + 1 - packet.picture_id
 
     def stop(self) -> None:
         self.switch(None)
         if self.pending is not None:
             self.pending.sinks.discard(self)
             self.pending = None
-        self._queue.clear()
-        super().stop()
-        self._ready.set()
+        self.output = None

@@ -18,7 +18,7 @@ from media import adapter
 from media.config import MediaConfig
 from media.errors import MediaError, bad_sdp
 from media.forwarding import Slot, Source
-from media.frames import keyframe_test
+from media.rtp import packet_reader
 from media.ice import announce, keep_candidates, parse_networks
 from media.slots import AUDIO, FULL, SCREEN, SMALL, Assignment, RoomView, SlotSpec, assign, layout
 from media.speakers import SpeakerDetector
@@ -74,7 +74,7 @@ class Room:
         self._announced: str | None = None
         self._networks = parse_networks(config.remote_networks)
         self._ticker = asyncio.ensure_future(self._tick())
-        self._keyframe = keyframe_test(f"video/{config.video_codec}")
+        self._read_video = packet_reader(f"video/{config.video_codec}")
 
     # -- membership -----------------------------------------------------------
     def member(self, participant_id: str) -> Member:
@@ -184,13 +184,18 @@ class Room:
     def _tap(self, member: Member, source: Source, receiver: Any) -> None:
         ssrc: list[int] = []
         detector = self.detector
+        push = source.push
+        read = packet_reader("audio/opus") if source.kind == "audio" else self._read_video
         is_audio = source.kind == "audio"
 
-        def on_packet(packet_ssrc: int, level: int | None) -> None:
+        def on_packet(packet: Any) -> None:
             if not ssrc:
-                ssrc.append(packet_ssrc)
-            if is_audio and level is not None:
-                detector.level(member.id, level, time.monotonic())
+                ssrc.append(packet.ssrc)
+            if is_audio:
+                level = packet.extensions.audio_level
+                if level is not None:
+                    detector.level(member.id, level[1], time.monotonic())
+            push(read(packet.sequence_number, packet.timestamp, packet.marker, packet.payload))
 
         def upstream() -> None:
             if ssrc:
@@ -202,7 +207,7 @@ class Room:
 
         source.request_keyframe_upstream = upstream
         source.cap_bitrate_upstream = cap
-        adapter.tap_receiver(receiver, on_frame=source.push, keyframe=self._keyframe, on_packet=on_packet)
+        adapter.tap_packets(receiver, on_packet)
 
     async def unpublish(self, participant_id: str, stream: str) -> None:
         member = self.member(participant_id)
@@ -231,8 +236,9 @@ class Room:
         pc = _new_pc()
         slots: dict[str, Slot] = {}
         for spec in specs:
-            slot = Slot(spec.name, spec.kind, max_queue=self.config.slot_queue)
-            sender = pc.addTransceiver(slot, direction="sendonly").sender
+            slot = Slot(spec.name, spec.kind)
+            sender = pc.addTransceiver(spec.kind, direction="sendonly").sender
+            slot.output = adapter.PacketOutput(sender, on_ready=slot.restart)
             adapter.on_keyframe_request(sender, slot.request_keyframe)
             slots[spec.name] = slot
         await pc.setLocalDescription(await pc.createOffer())

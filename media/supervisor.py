@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 EventHandler = Callable[[dict[str, Any]], None]
 CALL_TIMEOUT = 20.0
-COUNTERS = ("packets", "bytes", "frames", "keyframe_requests", "dropped_frames")
+COUNTERS = ("packets", "bytes", "retransmitted", "keyframe_requests", "dropped_packets")
 
 
 @dataclass

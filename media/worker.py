@@ -170,9 +170,9 @@ class Worker:
                 "publishers": sum(r.stats()["publishers"] for r in self.rooms.values()),
                 "packets": adapter.Counters.packets,
                 "bytes": adapter.Counters.bytes,
-                "frames": adapter.Counters.frames,
+                "retransmitted": adapter.Counters.retransmitted,
                 "keyframe_requests": forwarding.Stats.keyframe_requests,
-                "dropped_frames": forwarding.Stats.dropped_frames,
+                "dropped_packets": adapter.Counters.dropped,
                 "subscriber_lost": lost,
                 "subscriber_expected": expected,
             })

@@ -35,7 +35,8 @@ MEDIA_METRICS = [
     ("giaoban_media_forwarded_packets_per_second", "RTP packets forwarded per second (last report)", "gauge", "packets_per_second"),
     ("giaoban_media_forwarded_bytes_per_second", "Payload bytes forwarded per second (last report)", "gauge", "bytes_per_second"),
     ("giaoban_media_keyframe_requests", "Keyframe requests sent to publishers (after throttling)", "counter", "keyframe_requests"),
-    ("giaoban_media_dropped_frames", "Frames dropped for slow subscribers", "counter", "dropped_frames"),
+    ("giaoban_media_retransmitted_packets", "Packets sent again for subscribers' NACKs", "counter", "retransmitted"),
+    ("giaoban_media_dropped_packets", "Packets not sent: no ICE pair yet or a subscriber's socket buffer full", "counter", "dropped_packets"),
     ("giaoban_media_subscriber_packets_lost", "Packets subscribers report lost (RTCP), current connections", "gauge", "subscriber_lost"),
     ("giaoban_media_subscriber_packets_expected", "Packets subscribers expected (RTCP), current connections", "gauge", "subscriber_expected"),
 ]

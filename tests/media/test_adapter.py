@@ -21,19 +21,30 @@ import aiortc.rtcrtpsender as rtcrtpsender
 import av
 import pytest
 from aiortc.codecs import CODECS
-from aiortc.codecs.h264 import PACKET_MAX as H264_PACKET_MAX
-from aiortc.codecs.h264 import H264Encoder, h264_depayload
-from aiortc.codecs.vpx import PACKET_MAX as VP8_PACKET_MAX
-from aiortc.codecs.vpx import VpxPayloadDescriptor, Vp8Encoder, vp8_depayload
-from aiortc.jitterbuffer import JitterFrame
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.rtcrtpparameters import (
+    RTCRtcpParameters,
+    RTCRtpCodecParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpRtxParameters,
+    RTCRtpSendParameters,
+)
 from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver
-from aiortc.rtcrtpsender import RTCEncodedFrame, RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, RtpPacket
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    HeaderExtensionsMap,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+)
 
-from media import adapter
-from media.forwarding import Slot, Source
-from media.frames import EncodedFrame, h264_keyframe, keyframe_test, vp8_keyframe
+from media import adapter, rtp
 
 VP8_PT, H264_PT, OPUS_PT = 97, 99, 96
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=VP8_PT)
@@ -101,23 +112,6 @@ def vp8_frame(size: int, key: bool, seed: int) -> bytes:
     return bytes([0x10 if key else 0x11]) + noise(size - 1, seed)
 
 
-def split_annex_b(data: bytes) -> list[bytes]:
-    """NAL units of an Annex-B stream whose NAL units hold no zero bytes (see ``noise``)."""
-    return [n.rstrip(b"\x00") for n in data.split(b"\x00\x00\x01")[1:]]
-
-
-def h264_access_unit() -> tuple[bytes, list[bytes]]:
-    nals = [
-        b"\x67" + noise(24, 1),  # SPS
-        b"\x68" + noise(4, 2),  # PPS
-        b"\x06" + noise(30, 3),  # SEI
-        b"\x65" + noise(5000, 4),  # IDR slice, > PACKET_MAX: FU-A
-        b"\x65" + noise(600, 5),  # a second slice of the same picture
-    ]
-    starts = [b"\x00\x00\x00\x01", b"\x00\x00\x00\x01", b"\x00\x00\x01", b"\x00\x00\x00\x01", b"\x00\x00\x01"]
-    return b"".join(s + n for s, n in zip(starts, nals)), nals
-
-
 # -- versions and installation ------------------------------------------------------------
 
 
@@ -128,16 +122,18 @@ def test_aiortc_is_the_version_the_adapter_is_written_for() -> None:
 def test_install_swaps_encoders_and_decoders() -> None:
     stock_worker = decoder_worker()
     adapter.install()
-    assert get_encoder() is adapter.packer_for
+    assert get_encoder() is adapter._no_encoder
     assert decoder_worker() is adapter._no_decoder_worker
     assert decoder_worker() is not stock_worker
     attempts = adapter.Counters.codec_attempts
     with pytest.raises(RuntimeError):
         get_decoder()(VP8)
-    assert adapter.Counters.codec_attempts == attempts + 1
+    with pytest.raises(RuntimeError):
+        get_encoder()(OPUS)
+    assert adapter.Counters.codec_attempts == attempts + 2
     assert decoder_worker()(None, None, None, None) is None  # returns at once
     adapter.install()  # a second call changes nothing
-    assert get_encoder() is adapter.packer_for
+    assert get_encoder() is adapter._no_encoder
 
 
 def test_install_refuses_another_aiortc(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,131 +165,138 @@ def test_private_names_still_exist() -> None:
     assert list(inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters) == ["self", "packet", "arrival_time_ms"]
     assert inspect.iscoroutinefunction(RTCRtpReceiver._send_rtcp_pli)
     assert callable(sender._send_keyframe)
-    assert callable(Vp8Encoder._packetize) and callable(H264Encoder._packetize) and callable(H264Encoder._split_bitstream)
-    # The module-level names install() replaces are the ones the classes look up at run time.
+    for name in ("remote_bitrate_estimator", "codecs", "remote_streams", "rtx_ssrc", "nack_generator"):
+        assert hasattr(receiver, f"_RTCRtpReceiver__{name}"), name
+    for name in ("rtp_started", "rtp_exited", "rtx_payload_type", "packet_count", "octet_count", "ntp_timestamp",
+                 "rtp_timestamp"):
+        assert hasattr(sender, f"_RTCRtpSender__{name}"), name
+    assert inspect.iscoroutinefunction(RTCRtpReceiver._send_rtcp_nack)
+    # The module-level names install() replaces are the ones the classes look up at run time,
+    # and the methods PacketOutput takes the place of are the ones the sender calls.
     assert "target=decoder_worker" in inspect.getsource(RTCRtpReceiver.receive)
     assert "get_encoder(codec)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
-    assert ".pack(data)" in inspect.getsource(RTCRtpSender._next_encoded_frame)
     assert "self._send_keyframe()" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
-    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
-    assert "self.__decoder_queue.put((codec, encoded_frame))" in handle
-    assert "self.__decoder_thread" in handle
+    assert "await self._retransmit(seq)" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "self._run_rtp(parameters.codecs[0])" in inspect.getsource(RTCRtpSender.send)
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    assert "self.__packet_count" in rtcp and "self.__ntp_timestamp" in rtcp
 
 
-# -- packers ------------------------------------------------------------------------------
+# -- the sender seam: PacketOutput ------------------------------------------------------------
 
 
-def test_vp8_packer_payloads_depayload_to_the_frame() -> None:
-    packer = adapter.packer_for(VP8)
-    assert isinstance(packer, adapter.Vp8Packer)
-    data = vp8_frame(3000, True, 7)
-    payloads, timestamp = packer.pack(EncodedFrame(data, 123456, True))
-    assert timestamp == 123456
-    assert len(payloads) == 3 and all(len(p) <= VP8_PACKET_MAX for p in payloads)
-    assert b"".join(vp8_depayload(p) for p in payloads) == data
-    descriptors = [VpxPayloadDescriptor.parse(p)[0] for p in payloads]
-    assert [d.partition_start for d in descriptors] == [1, 0, 0]
-    assert {d.picture_id for d in descriptors} == {0}
-    # The picture id counts frames and wraps at 15 bits.
-    payloads, _ = packer.pack(EncodedFrame(b"\x11abc", 126456))
-    assert VpxPayloadDescriptor.parse(payloads[0])[0].picture_id == 1
-    assert isinstance(packer, adapter.Vp8Packer)
-    packer.picture_id = (1 << 15) - 1
-    packer.pack(EncodedFrame(b"\x11abc", 129456))
-    payloads, _ = packer.pack(EncodedFrame(b"\x11abc", 132456))
-    assert VpxPayloadDescriptor.parse(payloads[0])[0].picture_id == 0
+class FakeUdp:
+    def __init__(self, full: bool = False) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+        self.full = full
+
+    def sendto(self, data: bytes, address: tuple[str, int]) -> None:
+        if self.full:
+            raise BlockingIOError
+        self.sent.append((data, address))
 
 
-def test_h264_packer_payloads_depayload_to_the_same_nal_units() -> None:
-    packer = adapter.packer_for(H264)
-    assert isinstance(packer, adapter.H264Packer)
-    data, nals = h264_access_unit()
-    assert split_annex_b(data) == nals
-    payloads, timestamp = packer.pack(EncodedFrame(data, 90000, True))
-    assert timestamp == 90000
-    assert all(len(p) <= H264_PACKET_MAX for p in payloads)
-    types = [p[0] & 0x1F for p in payloads]
-    assert types[0] == 24  # SPS, PPS and SEI aggregated (STAP-A)
-    assert types.count(28) >= 4  # the big IDR slice fragmented (FU-A)
-    depayloaded = b"".join(h264_depayload(p) for p in payloads)
-    assert split_annex_b(depayloaded) == nals
-    assert h264_keyframe(depayloaded)
+class FakePair:
+    def __init__(self, udp: FakeUdp, address: tuple[str, int]) -> None:
+        self.protocol = type("Protocol", (), {"transport": udp})()
+        self.remote_addr = address
 
 
-def test_opus_packer_passes_frames_through() -> None:
-    packer = adapter.packer_for(OPUS)
-    assert isinstance(packer, adapter.OpusPacker)
-    assert packer.pack(EncodedFrame(b"\xfc\x01\x02", 960)) == ([b"\xfc\x01\x02"], 960)
+class FakeSrtp:
+    """Stands in for pylibsrtp's Session: marks what it protected."""
+
+    def protect(self, data: bytes) -> bytes:
+        return b"SRTP" + data
 
 
-def test_packer_for_refuses_other_codecs_and_packers_never_encode() -> None:
-    attempts = adapter.Counters.codec_attempts
-    with pytest.raises(ValueError, match="PCMU"):
-        adapter.packer_for(PCMU)
-    with pytest.raises(ValueError):
-        adapter.packer_for(RTCRtpCodecParameters(mimeType="video/VP9", clockRate=90000, payloadType=98))
-    assert adapter.Counters.codec_attempts == attempts + 2
-    with pytest.raises(RuntimeError):
-        adapter.packer_for(VP8).encode(object(), True)
-    assert adapter.Counters.codec_attempts == attempts + 3
+class FakeDtls(FakeTransport):
+    """An RTCDtlsTransport as PacketOutput reaches into it: SRTP session, ICE's nominated pairs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tx_srtp = FakeSrtp()
+        self.udp = FakeUdp()
+        self.nominated: dict[int, FakePair] = {1: FakePair(self.udp, ("127.0.0.1", 40000))}
+        self.transport = type("Ice", (), {"_connection": type("Connection", (), {"_nominated": self.nominated})()})()
+
+    def _register_rtp_sender(self, sender: RTCRtpSender, parameters: object) -> None:
+        pass
+
+    def _unregister_rtp_sender(self, sender: RTCRtpSender) -> None:
+        pass
+
+    def _get_stats(self) -> dict[str, object]:
+        return {}
 
 
-def test_counters_count_packets_bytes_and_frames() -> None:
-    before = (adapter.Counters.frames, adapter.Counters.packets, adapter.Counters.bytes)
-    vp8, _ = adapter.Vp8Packer().pack(EncodedFrame(vp8_frame(2000, True, 1), 0, True))
-    opus, _ = adapter.OpusPacker().pack(EncodedFrame(b"x" * 80, 0))
-    sent = vp8 + opus
-    assert adapter.Counters.frames == before[0] + 2
-    assert adapter.Counters.packets == before[1] + len(sent) == before[1] + 3
-    assert adapter.Counters.bytes == before[2] + sum(len(p) for p in sent)
+RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=98, parameters={"apt": VP8_PT})
+MID_ID = 9
 
 
-# -- the sender seam: what a Slot yields is packed, not encoded ----------------------------
+def send_parameters() -> RTCRtpSendParameters:
+    return RTCRtpSendParameters(codecs=[VP8, RTX], muxId="3", rtcp=RTCRtcpParameters(cname="sfu"),
+                                headerExtensions=[RTCRtpHeaderExtensionParameters(id=MID_ID, uri=rtp.MID_URI)])
 
 
-def test_an_installed_sender_packs_what_a_slot_yields() -> None:
-    adapter.install()
+def parse_sent(data: bytes) -> RtpPacket:
+    assert data.startswith(b"SRTP")  # protected before it went out
+    extensions = HeaderExtensionsMap()
+    extensions.configure(send_parameters())
+    return RtpPacket.parse(data[4:], extensions)
 
+
+def test_a_packet_output_sends_rewritten_packets_and_answers_nacks_over_rtx() -> None:
     async def scenario() -> None:
-        for codec, kind, data in [
-            (VP8, "video", vp8_frame(2600, True, 3)),
-            (H264, "video", h264_access_unit()[0]),
-            (OPUS, "audio", b"\xfc" + noise(100, 9)),
-        ]:
-            source = Source("p", "camera" if kind == "video" else "audio", kind)
-            slot = Slot("s", kind)
-            slot.switch(source)
-            source.push(EncodedFrame(data, 5000, True))
-            sender = RTCRtpSender(slot, FakeTransport())  # type: ignore[arg-type]
-            encoded = await asyncio.wait_for(sender._next_encoded_frame(codec), 1)
-            assert isinstance(encoded, RTCEncodedFrame)
-            assert encoded.timestamp == 0  # the slot's rebased timestamp
-            if codec is VP8:
-                assert b"".join(vp8_depayload(p) for p in encoded.payloads) == data
-            elif codec is H264:
-                assert split_annex_b(b"".join(h264_depayload(p) for p in encoded.payloads)) == split_annex_b(data)
-            else:
-                assert encoded.payloads == [data]
-            slot.stop()
+        dtls = FakeDtls()
+        sender = RTCRtpSender("video", dtls)  # type: ignore[arg-type]
+        ready: list[bool] = []
+        output = adapter.PacketOutput(sender, on_ready=lambda: ready.append(True))
+        assert not output.ready
+        await sender.send(send_parameters())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert output.ready and ready == [True]
+        sent_before = adapter.Counters.packets
+        output.send(1, 1000, 5555, b"payload-1000")
+        output.send(0, 1001, 5555, b"payload-1001")
+        assert adapter.Counters.packets == sent_before + 2
+        (first, address), _ = dtls.udp.sent
+        assert address == ("127.0.0.1", 40000)
+        packet = parse_sent(first)
+        assert (packet.payload_type, packet.marker, packet.sequence_number, packet.timestamp, packet.ssrc) == (
+            VP8_PT, 1, 1000, 5555, sender._ssrc)
+        assert packet.extensions.mid == "3" and packet.payload == b"payload-1000"
+        stats = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
+        assert stats[0].packetsSent == 2 and stats[0].bytesSent == 24  # what sender reports carry
+        # A NACK: the packet goes again over RTX; an unknown one is ignored.
+        retransmitted = adapter.Counters.retransmitted
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=[999, 1000])
+        await sender._handle_rtcp_packet(nack)
+        assert len(dtls.udp.sent) == 3 and adapter.Counters.retransmitted == retransmitted + 1
+        again = parse_sent(dtls.udp.sent[2][0])
+        assert (again.payload_type, again.ssrc, again.timestamp, again.marker) == (98, sender._rtx_ssrc, 5555, 1)
+        assert again.payload == b"\x03\xe8payload-1000"  # 1000, then the original payload
+        # A full socket buffer or no ICE pair: dropped and counted, never raised.
+        dropped = adapter.Counters.dropped
+        dtls.udp.full = True
+        output.send(1, 1002, 8555, b"x")
+        dtls.nominated.clear()
+        output.send(1, 1003, 11555, b"y")
+        assert adapter.Counters.dropped == dropped + 2 and len(dtls.udp.sent) == 3
+        # A new pair (ICE restart) is picked up.
+        other = FakeUdp()
+        dtls.nominated[1] = FakePair(other, ("127.0.0.1", 40002))
+        output.send(1, 1004, 14555, b"z")
+        assert other.sent and other.sent[0][1] == ("127.0.0.1", 40002)
+        await sender.stop()
+        assert not output.ready
 
     attempts = adapter.Counters.codec_attempts
     asyncio.run(scenario())
     assert adapter.Counters.codec_attempts == attempts
 
 
-# -- the receiver seam --------------------------------------------------------------------
-
-
-def test_frame_tap_turns_jitter_frames_into_encoded_frames() -> None:
-    frames: list[EncodedFrame] = []
-    ended: list[bool] = []
-    tap = adapter._FrameTap(frames.append, vp8_keyframe, lambda: ended.append(True))
-    tap.put((VP8, JitterFrame(b"\x10key", 3000)))
-    tap.put((VP8, JitterFrame(b"\x11delta", 6000)))
-    assert [(f.data, f.timestamp, f.keyframe) for f in frames] == [(b"\x10key", 3000, True), (b"\x11delta", 6000, False)]
-    assert ended == []
-    tap.put(None)
-    assert ended == [True] and len(frames) == 2
+# -- the receiver seam: tap_packets ------------------------------------------------------------
 
 
 def rtp_packets(payloads: list[bytes], timestamp: int, first_seq: int, payload_type: int) -> list[RtpPacket]:
@@ -304,61 +307,66 @@ def rtp_packets(payloads: list[bytes], timestamp: int, first_seq: int, payload_t
     ]
 
 
-def test_a_tapped_receiver_delivers_reassembled_frames_and_no_decoder_runs() -> None:
+def test_a_tapped_receiver_hands_over_each_packet_unwraps_rtx_and_nacks_gaps() -> None:
     adapter.install()
 
     async def scenario() -> None:
         transport = FakeTransport()
         receiver = RTCRtpReceiver("video", transport)  # type: ignore[arg-type]
         receiver._track = RemoteStreamTrack(kind="video")
-        frames: list[EncodedFrame] = []
-        seen: list[tuple[int, int | None]] = []
-        ended: list[bool] = []
-        adapter.tap_receiver(receiver, on_frame=frames.append, keyframe=vp8_keyframe,
-                             on_packet=lambda ssrc, level: seen.append((ssrc, level)), on_end=lambda: ended.append(True))
-        await receiver.receive(RTCRtpReceiveParameters(codecs=[VP8]))
+        receiver._set_rtcp_ssrc(42)
+        got: list[RtpPacket] = []
+        adapter.tap_packets(receiver, got.append)
+        encoding = RTCRtpDecodingParameters(ssrc=1234, payloadType=VP8_PT, rtx=RTCRtpRtxParameters(ssrc=5678))
+        await receiver.receive(RTCRtpReceiveParameters(codecs=[VP8, RTX], encodings=[encoding]))
         thread = receiver._RTCRtpReceiver__decoder_thread  # type: ignore[attr-defined]
         thread.join(1)
         assert not thread.is_alive()  # the no-op worker: started and ended
-        sent = [vp8_frame(2800, True, 1), vp8_frame(900, False, 2), vp8_frame(700, False, 3)]
-        packer = adapter.Vp8Packer()
-        seq = 0
-        for i, data in enumerate(sent):
-            payloads, _ = packer.pack(EncodedFrame(data, 0))
-            for packet in rtp_packets(payloads, 1_000_000 + 3000 * i, seq, VP8_PT):
-                # the way RTCDtlsTransport calls it
-                await receiver._handle_rtp_packet(packet, arrival_time_ms=seq)
-                seq += 1
-        # The jitter buffer hands a frame over when the next one starts: two of three so far.
-        assert [(f.data, f.timestamp, f.keyframe) for f in frames] == [(sent[0], 0, True), (sent[1], 3000, False)]
-        assert seen == [(1234, None)] * seq
+        payloads = Vp8Encoder._packetize(vp8_frame(2800, True, 1), 1)
+        packets = rtp_packets(payloads, 90_000, 10, VP8_PT)
+        assert len(packets) == 3
+        for packet in (packets[0], packets[2]):  # packets[1] is lost
+            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)  # as RTCDtlsTransport calls it
+        assert [p.sequence_number for p in got] == [10, 12]  # at once: nothing waits for the frame
+        nacks = [p for data in transport.sent for p in RtcpPacket.parse(data) if isinstance(p, RtcpRtpfbPacket)]
+        assert nacks and nacks[0].fmt == RTCP_RTPFB_NACK and nacks[0].lost == [11]
+        rtx = RtpPacket(payload_type=98, sequence_number=500, timestamp=90_000, ssrc=5678,
+                        payload=b"\x00\x0b" + packets[1].payload)
+        await receiver._handle_rtp_packet(rtx, arrival_time_ms=5)
+        assert (got[-1].sequence_number, got[-1].ssrc, got[-1].payload_type) == (11, 1234, VP8_PT)
+        assert got[-1].payload == packets[1].payload
+        padding = RtpPacket(payload_type=VP8_PT, sequence_number=13, timestamp=90_000, ssrc=1234, payload=b"")
+        await receiver._handle_rtp_packet(padding, arrival_time_ms=6)
+        stray_rtx = RtpPacket(payload_type=98, sequence_number=501, ssrc=9999, payload=b"\x00\x0cxx")
+        await receiver._handle_rtp_packet(stray_rtx, arrival_time_ms=7)
+        assert len(got) == 3  # neither padding nor RTX from an unknown stream
+        streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+        assert 1234 in streams  # what its receiver reports are made of
+        assert receiver._RTCRtpReceiver__jitter_buffer._origin is None  # type: ignore[attr-defined]
         await receiver.stop()
-        assert ended == [True] and transport.receivers == []
+        assert transport.receivers == []
 
     attempts = adapter.Counters.codec_attempts
     asyncio.run(scenario())
     assert adapter.Counters.codec_attempts == attempts
 
 
-def test_a_tapped_audio_receiver_reports_levels() -> None:
+def test_a_tapped_audio_receiver_passes_levels_on() -> None:
     adapter.install()
 
     async def scenario() -> None:
         receiver = RTCRtpReceiver("audio", FakeTransport())  # type: ignore[arg-type]
         receiver._track = RemoteStreamTrack(kind="audio")
-        frames: list[EncodedFrame] = []
-        seen: list[tuple[int, int | None]] = []
-        adapter.tap_receiver(receiver, on_frame=frames.append, keyframe=keyframe_test("audio/opus"),
-                             on_packet=lambda ssrc, level: seen.append((ssrc, level)))
+        got: list[RtpPacket] = []
+        adapter.tap_packets(receiver, got.append)
         await receiver.receive(RTCRtpReceiveParameters(codecs=[OPUS]))
         sent = [bytes([0xFC, i + 1]) * 20 for i in range(10)]
         for i, data in enumerate(sent):
             (packet,) = rtp_packets([data], 960 * i, i, OPUS_PT)
             packet.extensions.audio_level = (True, 30 + i) if i % 2 == 0 else None
             await receiver._handle_rtp_packet(packet, arrival_time_ms=20 * i)
-        assert seen == [(1234, 30 + i if i % 2 == 0 else None) for i in range(10)]
-        assert frames and [f.data for f in frames] == sent[: len(frames)]
-        assert all(f.keyframe for f in frames)
+        assert [p.payload for p in got] == sent
+        assert [p.extensions.audio_level for p in got] == [(True, 30 + i) if i % 2 == 0 else None for i in range(10)]
         await receiver.stop()
 
     asyncio.run(scenario())
