@@ -188,14 +188,12 @@ class Room:
         read = packet_reader("audio/opus") if source.kind == "audio" else self._read_video
         is_audio = source.kind == "audio"
 
-        def on_packet(packet: Any) -> None:
+        def on_packet(packet_ssrc: int, seq: int, timestamp: int, marker: int, payload: bytes, level: int | None) -> None:
             if not ssrc:
-                ssrc.append(packet.ssrc)
-            if is_audio:
-                level = packet.extensions.audio_level
-                if level is not None:
-                    detector.level(member.id, level[1], time.monotonic())
-            push(read(packet.sequence_number, packet.timestamp, packet.marker, packet.payload))
+                ssrc.append(packet_ssrc)
+            if is_audio and level is not None:
+                detector.level(member.id, level, time.monotonic())
+            push(read(seq, timestamp, marker, payload))
 
         def upstream() -> None:
             if ssrc:

@@ -121,3 +121,42 @@ def mid_extension(extension_id: int, mid: str) -> bytes:
 def rtx_payload(sequence_number: int, payload: bytes) -> bytes:
     """An RTX payload (RFC 4588 §4): the original sequence number, then the original payload."""
     return sequence_number.to_bytes(2, "big") + payload
+
+
+def payload_bounds(data: bytes) -> tuple[int, int, int]:
+    """Where the header extension block and the payload of an RTP packet sit (RFC 3550 §5.1):
+    ``(extension_start, payload_start, payload_end)``; extension_start is 0 without one. Raises
+    ValueError when the lengths do not fit."""
+    first = data[0]
+    start = 12 + 4 * (first & 0x0F)
+    extension = 0
+    if first & 0x10:
+        if start + 4 > len(data):
+            raise ValueError("RTP header extension cut short")
+        extension = start
+        start += 4 + 4 * ((data[start + 2] << 8) | data[start + 3])
+    end = len(data) - data[-1] if first & 0x20 else len(data)
+    if start > end:
+        raise ValueError("RTP packet shorter than its header")
+    return extension, start, end
+
+
+def one_byte_element(data: bytes, extension: int, element_id: int) -> bytes | None:
+    """The value of element ``element_id`` in a one-byte-header extension block (RFC 8285 §4.2)
+    starting at ``extension``; None when absent or the block has another form."""
+    if (data[extension] << 8) | data[extension + 1] != 0xBEDE:
+        return None
+    i = extension + 4
+    end = i + 4 * ((data[extension + 2] << 8) | data[extension + 3])
+    while i < end:
+        byte = data[i]
+        if byte == 0:  # padding
+            i += 1
+            continue
+        found, size = byte >> 4, (byte & 0x0F) + 1
+        if found == 15:
+            return None
+        if found == element_id:
+            return data[i + 1:i + 1 + size]
+        i += 1 + size
+    return None

@@ -141,6 +141,7 @@ class Worker:
             "codec_attempts": adapter.Counters.codec_attempts,
             "keyframe_requests": forwarding.Stats.keyframe_requests,
             "forwarded_packets": adapter.Counters.packets,
+            "direct_packets": adapter.Counters.direct,
         }
 
     # -- statistics ------------------------------------------------------------

@@ -19,6 +19,7 @@ import aiortc
 import aiortc.rtcrtpreceiver as rtcrtpreceiver
 import aiortc.rtcrtpsender as rtcrtpsender
 import av
+import pylibsrtp
 import pytest
 from aiortc.codecs import CODECS
 from aiortc.codecs.vpx import Vp8Encoder
@@ -27,6 +28,7 @@ from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpDecodingParameters,
     RTCRtpHeaderExtensionParameters,
+    RTCRtpParameters,
     RTCRtpReceiveParameters,
     RTCRtpRtxParameters,
     RTCRtpSendParameters,
@@ -307,44 +309,106 @@ def rtp_packets(payloads: list[bytes], timestamp: int, first_seq: int, payload_t
     ]
 
 
+TAG = b"-srtp-tag-"  # what FakeSrtp appends and checks, as SRTP's authentication tag
+
+
+class FakeProtocol:
+    """An aioice StunProtocol: records what reaches its stock ``datagram_received``."""
+
+    def __init__(self) -> None:
+        self.stock: list[bytes] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.stock.append(data)
+
+
+class FakeRxSrtp:
+    def unprotect(self, data: bytes) -> bytes:
+        if not data.endswith(TAG):
+            raise pylibsrtp.Error("authentication failed")
+        return data[: -len(TAG)]
+
+
+class FakePublisherDtls(FakeTransport):
+    """A publisher's RTCDtlsTransport as tap_packets reaches into it."""
+
+    def __init__(self, level_id: int | None = None) -> None:
+        super().__init__()
+        self.protocol = FakeProtocol()
+        self._rx_srtp = FakeRxSrtp()
+        self.transport = type("Ice", (), {"_connection": type("Connection", (), {"_protocols": [self.protocol]})()})()
+        self._rtp_header_extensions_map = HeaderExtensionsMap()
+        if level_id is not None:
+            self._rtp_header_extensions_map.configure(RTCRtpParameters(
+                headerExtensions=[RTCRtpHeaderExtensionParameters(id=level_id, uri=AUDIO_LEVEL_URI)]))
+
+    def arrive(self, packet: RtpPacket) -> None:
+        """A packet reaching the socket, protected."""
+        self.protocol_received(packet.serialize(self._rtp_header_extensions_map) + TAG)
+
+    def protocol_received(self, data: bytes) -> None:
+        self.protocol.datagram_received(data, ("127.0.0.1", 5000))
+
+
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+Got = tuple[int, int, int, int, bytes, "int | None"]
+
+
 def test_a_tapped_receiver_hands_over_each_packet_unwraps_rtx_and_nacks_gaps() -> None:
     adapter.install()
 
     async def scenario() -> None:
-        transport = FakeTransport()
-        receiver = RTCRtpReceiver("video", transport)  # type: ignore[arg-type]
+        dtls = FakePublisherDtls()
+        receiver = RTCRtpReceiver("video", dtls)  # type: ignore[arg-type]
         receiver._track = RemoteStreamTrack(kind="video")
         receiver._set_rtcp_ssrc(42)
-        got: list[RtpPacket] = []
-        adapter.tap_packets(receiver, got.append)
+        got: list[Got] = []
+        adapter.tap_packets(receiver, lambda *fields: got.append(fields))
         encoding = RTCRtpDecodingParameters(ssrc=1234, payloadType=VP8_PT, rtx=RTCRtpRtxParameters(ssrc=5678))
         await receiver.receive(RTCRtpReceiveParameters(codecs=[VP8, RTX], encodings=[encoding]))
         thread = receiver._RTCRtpReceiver__decoder_thread  # type: ignore[attr-defined]
         thread.join(1)
         assert not thread.is_alive()  # the no-op worker: started and ended
-        payloads = Vp8Encoder._packetize(vp8_frame(2800, True, 1), 1)
+        payloads = Vp8Encoder._packetize(vp8_frame(4000, True, 1), 1)
         packets = rtp_packets(payloads, 90_000, 10, VP8_PT)
-        assert len(packets) == 3
-        for packet in (packets[0], packets[2]):  # packets[1] is lost
-            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)  # as RTCDtlsTransport calls it
-        assert [p.sequence_number for p in got] == [10, 12]  # at once: nothing waits for the frame
-        nacks = [p for data in transport.sent for p in RtcpPacket.parse(data) if isinstance(p, RtcpRtpfbPacket)]
+        assert len(packets) == 4
+        # The stream's first packet comes through aiortc (as RTCDtlsTransport calls it) ...
+        await receiver._handle_rtp_packet(packets[0], arrival_time_ms=0)
+        assert got == [(1234, 10, 90_000, 0, packets[0].payload, None)]  # at once: nothing waits for the frame
+        # ... the next ones straight from the socket; packets[1] is lost.
+        direct = adapter.Counters.direct
+        dtls.arrive(packets[2])
+        dtls.arrive(packets[3])
+        assert adapter.Counters.direct == direct + 2 and dtls.protocol.stock == []
+        assert [(g[1], g[3], g[4]) for g in got[1:]] == [(12, 0, packets[2].payload), (13, 1, packets[3].payload)]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        nacks = [p for data in dtls.sent for p in RtcpPacket.parse(data) if isinstance(p, RtcpRtpfbPacket)]
         assert nacks and nacks[0].fmt == RTCP_RTPFB_NACK and nacks[0].lost == [11]
+        # The retransmission, over RTX, takes aiortc's path and is unwrapped.
         rtx = RtpPacket(payload_type=98, sequence_number=500, timestamp=90_000, ssrc=5678,
                         payload=b"\x00\x0b" + packets[1].payload)
+        dtls.arrive(rtx)
+        assert dtls.protocol.stock == [rtx.serialize() + TAG]
         await receiver._handle_rtp_packet(rtx, arrival_time_ms=5)
-        assert (got[-1].sequence_number, got[-1].ssrc, got[-1].payload_type) == (11, 1234, VP8_PT)
-        assert got[-1].payload == packets[1].payload
-        padding = RtpPacket(payload_type=VP8_PT, sequence_number=13, timestamp=90_000, ssrc=1234, payload=b"")
-        await receiver._handle_rtp_packet(padding, arrival_time_ms=6)
+        assert got[-1] == (1234, 11, 90_000, 0, packets[1].payload, None)
+        # Padding, RTX of an unknown stream, SRTCP, a forged packet: none reaches the SFU.
+        dtls.arrive(RtpPacket(payload_type=VP8_PT, sequence_number=14, timestamp=90_000, ssrc=1234, payload=b""))
         stray_rtx = RtpPacket(payload_type=98, sequence_number=501, ssrc=9999, payload=b"\x00\x0cxx")
         await receiver._handle_rtp_packet(stray_rtx, arrival_time_ms=7)
-        assert len(got) == 3  # neither padding nor RTX from an unknown stream
+        bad = adapter.Counters.bad_packets
+        dtls.protocol_received(RtpPacket(payload_type=VP8_PT, sequence_number=15, ssrc=1234, payload=b"x").serialize())
+        assert adapter.Counters.bad_packets == bad + 1
+        rtcp = bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=2)) + TAG
+        dtls.protocol_received(rtcp)
+        assert dtls.protocol.stock[-1] == rtcp  # RTCP stays on aiortc's path
+        assert len(got) == 4
         streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
-        assert 1234 in streams  # what its receiver reports are made of
+        # what its receiver reports are made of: padding counts, the retransmission counts for RTX
+        assert streams[1234].packets_received == 4 and streams[5678].packets_received == 1
         assert receiver._RTCRtpReceiver__jitter_buffer._origin is None  # type: ignore[attr-defined]
         await receiver.stop()
-        assert transport.receivers == []
+        assert dtls.receivers == []
 
     attempts = adapter.Counters.codec_attempts
     asyncio.run(scenario())
@@ -355,18 +419,22 @@ def test_a_tapped_audio_receiver_passes_levels_on() -> None:
     adapter.install()
 
     async def scenario() -> None:
-        receiver = RTCRtpReceiver("audio", FakeTransport())  # type: ignore[arg-type]
+        dtls = FakePublisherDtls(level_id=3)
+        receiver = RTCRtpReceiver("audio", dtls)  # type: ignore[arg-type]
         receiver._track = RemoteStreamTrack(kind="audio")
-        got: list[RtpPacket] = []
-        adapter.tap_packets(receiver, got.append)
+        got: list[Got] = []
+        adapter.tap_packets(receiver, lambda *fields: got.append(fields))
         await receiver.receive(RTCRtpReceiveParameters(codecs=[OPUS]))
         sent = [bytes([0xFC, i + 1]) * 20 for i in range(10)]
         for i, data in enumerate(sent):
             (packet,) = rtp_packets([data], 960 * i, i, OPUS_PT)
             packet.extensions.audio_level = (True, 30 + i) if i % 2 == 0 else None
-            await receiver._handle_rtp_packet(packet, arrival_time_ms=20 * i)
-        assert [p.payload for p in got] == sent
-        assert [p.extensions.audio_level for p in got] == [(True, 30 + i) if i % 2 == 0 else None for i in range(10)]
+            if i == 0:
+                await receiver._handle_rtp_packet(packet, arrival_time_ms=20 * i)
+            else:
+                dtls.arrive(packet)
+        assert [g[4] for g in got] == sent
+        assert [g[5] for g in got] == [30 + i if i % 2 == 0 else None for i in range(10)]
         await receiver.stop()
 
     asyncio.run(scenario())

@@ -96,3 +96,27 @@ def test_the_mid_extension_and_header_parse_as_aiortc_reads_them(mid: str) -> No
 
 def test_rtx_payload_carries_the_original_sequence_number() -> None:
     assert rtp.rtx_payload(0xABCD, b"xyz") == b"\xab\xcdxyz"
+
+
+def test_payload_bounds_with_csrcs_extension_and_padding() -> None:
+    extension = rtp.mid_extension(2, "5")
+    data = bytes((0x80 | 0x20 | 0x10 | 2, 97)) + bytes(10) + b"C1C1C2C2" + extension + b"payload" + b"\x00\x00\x03"
+    start, payload, end = rtp.payload_bounds(data)
+    assert start == 20 and data[payload:end] == b"payload"
+    assert rtp.one_byte_element(data, start, 2) == b"5"
+    assert rtp.one_byte_element(data, start, 3) is None
+    plain = rtp.HEADER.pack(0x80, 97, 1, 2, 3) + b"abc"
+    assert rtp.payload_bounds(plain) == (0, 12, 15)
+    with pytest.raises(ValueError):
+        rtp.payload_bounds(bytes((0x90, 97)) + bytes(10) + b"\xbe\xde\x00\x09")  # a block longer than the packet
+
+
+def test_one_byte_element_skips_padding_and_stops_at_id_15() -> None:
+    block = b"\xbe\xde\x00\x02" + b"\x00\x10\x07" + b"\x21\xaa\xbb" + b"\x00\x00"
+    data = bytes(12) + block
+    assert rtp.one_byte_element(data, 12, 1) == b"\x07"  # id 1, one byte, after a padding byte
+    assert rtp.one_byte_element(data, 12, 2) == b"\xaa\xbb"
+    stop = bytes(12) + b"\xbe\xde\x00\x01" + b"\xf0\x10\x07\x00"
+    assert rtp.one_byte_element(stop, 12, 1) is None
+    two_byte = bytes(12) + b"\x10\x00\x00\x01" + b"\x01\x01\x07\x00"  # RFC 8285 two-byte form
+    assert rtp.one_byte_element(two_byte, 12, 1) is None

@@ -71,6 +71,8 @@ def test_frames_are_forwarded_in_two_layers_and_never_decoded(live: Live, clips:
             debug = await live.call(live.hub.media.debug(room_of(c)))
             assert debug["forwarded_packets"] > 100
             assert debug["codec_attempts"] == 0 and debug["codec_contexts"] == 0, debug
+            # Publishers' packets, once a stream's first one came through aiortc, arrive directly.
+            assert debug["direct_packets"] > 100, debug
             # A publisher is never sent itself: the first camera for it is the other one.
             await a.subscribe()
             await a.wait_for(lambda: a.source("main") == b.participant_id, 10, "the other camera")
