@@ -25,6 +25,7 @@ import random
 import struct
 from dataclasses import dataclass
 from fractions import Fraction
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -104,12 +105,13 @@ def _texture(width: int, height: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(2 * width * height)
 
 
-def _luma_plane(width: int, height: int, line_size: int, brightness: int, texture: bytes, index: int) -> bytes:
-    """The Y plane of frame ``index``: texture of ±12 around ``brightness`` plus a square."""
+def _luma_plane(width: int, height: int, line_size: int, brightness: int, texture: bytes, index: int,
+                frames: int = FPS * SECONDS) -> bytes:
+    """The Y plane of frame ``index`` (of ``frames``): texture of ±12 around ``brightness`` plus a square."""
     table = bytes(max(16, min(235, brightness - 12 + v * 25 // 256)) for v in range(256))
     shift = (index * 4 * width // 640) % width
     square = max(4, height // 8)
-    sx = (index * (width - square)) // (FPS * SECONDS - 1)
+    sx = (index * (width - square)) // (frames - 1)
     sy = (height - square) // 2
     square_row = bytes([235 if brightness < 128 else 16]) * square
     pad = b"\x80" * (line_size - width)
@@ -123,51 +125,60 @@ def _luma_plane(width: int, height: int, line_size: int, brightness: int, textur
     return b"".join(rows)
 
 
-def _video_frame(width: int, height: int, brightness: int, texture: bytes, index: int) -> av.VideoFrame:
+def _video_frame(width: int, height: int, brightness: int, texture: bytes, index: int, fps: int = FPS,
+                 frames: int = FPS * SECONDS) -> av.VideoFrame:
     frame = av.VideoFrame(width, height, "yuv420p")
     y, u, v = frame.planes
-    y.update(_luma_plane(width, height, y.line_size, brightness, texture, index))
+    y.update(_luma_plane(width, height, y.line_size, brightness, texture, index, frames))
     for plane in (u, v):
         plane.update(b"\x80" * (plane.line_size * plane.height))
     frame.pts = index
-    frame.time_base = Fraction(1, FPS)
+    frame.time_base = Fraction(1, fps)
     return frame
 
 
-def _encoder(codec: str, width: int, height: int, bit_rate: int) -> av.VideoCodecContext:
+def _encoder(codec: str, width: int, height: int, bit_rate: int, fps: int = FPS, gop: int = GOP,
+             vp8_options: dict[str, str] | None = None) -> av.VideoCodecContext:
     ctx = cast(av.VideoCodecContext, av.CodecContext.create(_ENCODERS[codec], "w"))
     ctx.width, ctx.height = width, height
     ctx.pix_fmt = "yuv420p"
-    ctx.time_base = Fraction(1, FPS)
-    ctx.framerate = Fraction(FPS, 1)
+    ctx.time_base = Fraction(1, fps)
+    ctx.framerate = Fraction(fps, 1)
     ctx.bit_rate = bit_rate
-    ctx.gop_size = GOP
+    ctx.gop_size = gop
     ctx.max_b_frames = 0
     if codec == "vp8":
         # lag-in-frames 0 and no alt-ref: one visible packet per frame, nothing hidden
-        ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "auto-alt-ref": "0"}
+        ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "auto-alt-ref": "0",
+                       **(vp8_options or {})}
     else:
         # repeat-headers: SPS/PPS before every keyframe, for subscribers that join late
         ctx.options = {
             "profile": "baseline",
             "preset": "veryfast",
             "tune": "zerolatency",
-            "x264-params": f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0:repeat-headers=1",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1",
         }
     return ctx
 
 
-def encode_clip(codec: str, layer: str, brightness: int, seed: int = 1) -> list[EncodedPacket]:
-    width, height, bit_rate = LAYERS[layer]
-    ctx = _encoder(codec, width, height, bit_rate)
+def encode_clip(codec: str, layer: str, brightness: int, seed: int = 1, *,
+                layers: dict[str, tuple[int, int, int]] | None = None, fps: int = FPS, seconds: int = SECONDS,
+                gop: int | None = None, vp8_options: dict[str, str] | None = None) -> list[EncodedPacket]:
+    """``layer`` of ``layers`` (default :data:`LAYERS`) at ``fps`` for ``seconds``, a keyframe every
+    ``gop`` frames (default: each second); ``vp8_options`` are added to libvpx's."""
+    width, height, bit_rate = (layers or LAYERS)[layer]
+    count, gop = fps * seconds, gop or fps
+    ctx = _encoder(codec, width, height, bit_rate, fps, gop, vp8_options)
     texture = _texture(width, height, seed)
     raw: list[av.Packet[Any]] = []
-    for index in range(FPS * SECONDS):
-        raw += ctx.encode(_video_frame(width, height, brightness, texture, index))
+    for index in range(count):
+        raw += ctx.encode(_video_frame(width, height, brightness, texture, index, fps, count))
     raw += ctx.encode(None)
-    packets = [EncodedPacket(bytes(p), (p.pts or 0) * PTS_STEP, bool(p.is_keyframe)) for p in raw if p.size]
-    if len(packets) != FPS * SECONDS or not packets[0].keyframe:
-        raise RuntimeError(f"{codec} {layer}: expected {FPS * SECONDS} packets starting with a keyframe")
+    pts_step = 90000 // fps
+    packets = [EncodedPacket(bytes(p), (p.pts or 0) * pts_step, bool(p.is_keyframe)) for p in raw if p.size]
+    if len(packets) != count or not packets[0].keyframe:
+        raise RuntimeError(f"{codec} {layer}: expected {count} packets starting with a keyframe")
     return packets
 
 
@@ -213,15 +224,22 @@ def sine_pcm(peak_dbfs: float | None, seconds: float = 1.0) -> bytes:
 # -- building ----------------------------------------------------------------------------------
 
 
-def make_clips(directory: Path, codec: str = "vp8") -> Clips:
-    """Encode every brightness in both layers with ``codec`` ("vp8" or "h264"), write the audio."""
+def make_clips(directory: Path, codec: str = "vp8", *, names: Sequence[str] | None = None,
+               layers: dict[str, tuple[int, int, int]] | None = None, fps: int = FPS, seconds: int = SECONDS,
+               gop: int | None = None, vp8_options: dict[str, str] | None = None) -> Clips:
+    """Encode every brightness (or only ``names``) in both layers with ``codec`` ("vp8" or "h264"),
+    write the audio. The keyword arguments change the clips' layers (sizes and bit rates), frame
+    rate, length, keyframe interval and libvpx options (see :func:`encode_clip`)."""
     if codec not in _ENCODERS:
         raise ValueError(f"unknown codec {codec!r}")
     directory.mkdir(parents=True, exist_ok=True)
     for seed, (name, brightness) in enumerate(BRIGHTNESS.items(), start=1):
-        for layer, (width, height, _) in LAYERS.items():
-            packets = encode_clip(codec, layer, brightness, seed)
-            info = ClipInfo(codec, width, height, FPS, brightness)
+        if names is not None and name not in names:
+            continue
+        for layer, (width, height, _) in (layers or LAYERS).items():
+            packets = encode_clip(codec, layer, brightness, seed, layers=layers, fps=fps, seconds=seconds, gop=gop,
+                                  vp8_options=vp8_options)
+            info = ClipInfo(codec, width, height, fps, brightness)
             write_clip(directory / f"{name}-{layer}.{codec}.clip", info, packets)
     for name, peak in AUDIO_PEAK_DBFS.items():
         (directory / f"{name}.s16").write_bytes(sine_pcm(peak))

@@ -497,11 +497,15 @@ class RoomClient:
         *,
         stream: str = "camera",
         timeout: float = 10.0,
+        tracks: dict[str, MediaStreamTrack] | None = None,
     ) -> Publication:
         """Publish the ``brightness`` clip on each of ``layers`` and the ``audio`` PCM (None: no
-        video / no audio) as ``stream``; returns once the connection is up."""
+        video / no audio) as ``stream``; returns once the connection is up. ``tracks`` (by kind:
+        "camera", "camera_small", "audio"…) are published instead of the clips when given."""
+        if tracks is not None:
+            return await self._publish(stream, dict(tracks), timeout)
         clips = self._need_clips()
-        tracks: dict[str, MediaStreamTrack] = {}
+        tracks = {}
         if brightness is not None:
             for kind in layers:
                 tracks[kind] = EncodedVideoTrack(clips.packets(brightness, TRACK_LAYERS[kind]))
@@ -571,9 +575,10 @@ class RoomClient:
 
     # -- subscribing
 
-    async def subscribe(self, timeout: float = 10.0) -> dict[str, Any]:
+    async def subscribe(self, timeout: float = 10.0, tap: Callable[[RTCPeerConnection], None] | None = None) -> dict[str, Any]:
         """Ask for the receiving connection, answer it, and decode every track it carries.
-        Returns the ``subscribe_offer``; a second call replaces the connection."""
+        Returns the ``subscribe_offer``; a second call replaces the connection. With ``tap``,
+        nothing is decoded: ``tap`` gets the connection before the answer goes out."""
         offer = await self._request({"type": "subscribe"}, "subscribe_offer", timeout)
         await self._drop_subscriber()
         pc = loopback_peer_connection()
@@ -588,12 +593,14 @@ class RoomClient:
         slot_of = {mid: slot for slot, mid in self.slot_mids.items()}
         for transceiver in pc.getTransceivers():
             mid = transceiver.mid
-            if mid is None:
+            if mid is None or tap is not None:
                 continue
             track = transceiver.receiver.track
             stats = TrackStats(mid=mid, kind=track.kind, slot=slot_of.get(mid))
             self.received[mid] = stats
             self._consumers.append(asyncio.create_task(consume(track, stats)))
+        if tap is not None:
+            tap(pc)
         await self.send({"type": "subscribe_answer", "sdp": pc.localDescription.sdp})
         return offer
 
