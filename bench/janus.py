@@ -40,6 +40,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
+from bench.measure import die_with_parent
+
 BENCH = Path(__file__).resolve().parent
 SHIM_SOURCE = BENCH / "janus_loopback.c"
 BUILD_DIR = BENCH / "results" / ".build"
@@ -52,6 +54,33 @@ VIDEOROOM = "janus.plugin.videoroom"
 
 class JanusError(Exception):
     """Janus (core or plugin) answered with an error, or a process/setup step failed."""
+
+
+def ensure_installed(binary: str = JANUS_BINARY) -> None:
+    """Install Debian's ``janus`` package with apt-get when ``binary`` is missing (sudo unless root)."""
+    if Path(binary).exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None:
+        raise JanusError(f"{binary} is missing and there is no apt-get: install Janus 1.1 by hand")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    print(f"installing Debian's janus ({binary} is missing)", flush=True)
+    for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "--no-install-recommends", "janus"]):
+        result = subprocess.run(sudo + command, env=env, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            raise JanusError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    if not Path(binary).exists():
+        raise JanusError(f"the janus package did not install {binary}")
+
+
+def version(binary: str = JANUS_BINARY) -> str:
+    """Janus's version as it reports it ("1.1.2"), or "?"."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return next((ln.split("(")[-1].rstrip(")") for ln in out.splitlines() if ln.startswith("Janus version")), "?")
 
 
 # -- the loopback shim ---------------------------------------------------------------------------
@@ -170,15 +199,6 @@ def write_config(folder: Path, config: JanusConfig) -> None:
     (folder / "janus.plugin.videoroom.jcfg").write_text(_jcfg({"general": {}}))
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG), so
-    a killed benchmark leaves no Janus behind."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
-
-
 class Running(NamedTuple):
     base_url: str
     pid: int
@@ -187,7 +207,8 @@ class Running(NamedTuple):
 class Janus:
     """Janus in the foreground as a child process; ``stop()`` (or leaving the ``with``) ends it:
     SIGTERM, then SIGKILL after ``grace`` seconds, and removes its configuration folder (unless
-    ``keep_folder``). Its output goes to ``log_path`` (default: in that folder)."""
+    ``keep_folder``). Its output goes to ``log_path`` (default: in that folder). Janus gets SIGTERM
+    if this process dies first (Linux prctl PR_SET_PDEATHSIG)."""
 
     def __init__(self, config: JanusConfig | None = None, *, binary: str = JANUS_BINARY, log_path: Path | None = None,
                  startup_timeout: float = 20.0, keep_folder: bool = False) -> None:
@@ -232,7 +253,7 @@ class Janus:
                    "--disable-colors"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            env=env, cwd=self.folder, start_new_session=True, preexec_fn=_die_with_parent)
+                                            env=env, cwd=self.folder, start_new_session=True, preexec_fn=die_with_parent)
         try:
             self._wait_ready()
         except BaseException:
@@ -511,3 +532,26 @@ async def admin(client: httpx.AsyncClient, admin_url: str, secret: str, request:
     message: dict[str, Any] = response.json()
     _plugin_error(message)
     return message
+
+
+async def sent_packets(janus: Janus, profiles: set[str] | None = None) -> int | None:
+    """RTP packets Janus has sent on every handle so far (admin ``handle_info``: each medium's
+    ``stats.out.packets``); None without the admin API. Adds the SRTP profiles seen to ``profiles``."""
+    if not janus.admin_url:
+        return None
+    secret = janus.config.admin_secret
+    total = 0
+    async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=8)) as client:
+        sessions = (await admin(client, janus.admin_url, secret, "list_sessions"))["sessions"]
+        for session in sessions:
+            handles = (await admin(client, janus.admin_url, secret, "list_handles", f"/{session}")).get("handles", [])
+            for handle in handles:
+                try:
+                    info = (await admin(client, janus.admin_url, secret, "handle_info", f"/{session}/{handle}"))["info"]
+                except (httpx.HTTPError, JanusError, KeyError):
+                    continue  # gone meanwhile
+                if profiles is not None and info.get("webrtc", {}).get("dtls", {}).get("srtp-profile"):
+                    profiles.add(info["webrtc"]["dtls"]["srtp-profile"])
+                for medium in info.get("webrtc", {}).get("media", {}).values():
+                    total += int(medium.get("stats", {}).get("out", {}).get("packets", 0))
+    return total
