@@ -28,7 +28,8 @@ typecheck: $(VENV)/.installed
 
 # Debian's PostgreSQL server (the migration and database tests start it), Debian's dovecot
 # (the IMAP server the reply reader's tests start), Debian's chromium (the browser tests drive
-# it headless with a fake camera and microphone) and Node.js with
+# it headless with a fake camera and microphone), Debian's janus (the capacity benchmark's test
+# compares our SFU with its VideoRoom) and Node.js with
 # Mozilla's ical.js (Thunderbird's parser: the calendar tests read our output with it).
 system-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
@@ -51,6 +52,11 @@ system-deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
 	fi
+	@if ! test -x /usr/bin/janus || ! command -v gcc >/dev/null; then \
+	  echo "installing Debian's janus (and gcc for its loopback shim) for the capacity benchmark's test"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends janus gcc libc6-dev >/dev/null; \
+	fi
 	cd tests/support/icaljs && npm ci --no-audit --no-fund --loglevel=error
 
 ## make messages: extract translatable strings and update both catalogues
@@ -59,8 +65,25 @@ messages: $(VENV)/.installed
 	  --project giaoban --version 0 -o web/translations/messages.pot .
 	$(VENV)/bin/pybabel update -i web/translations/messages.pot -d web/translations --no-fuzzy-matching --ignore-obsolete
 
-bench: $(VENV)/.installed
-	$(PY) -m bench.http $(BENCH_ARGS)
+## make bench: the capacity benchmark, our SFU and Janus side by side (issue 8), e.g.
+##   make bench N="10 30 60 120 200" SECONDS=20 [SFU=both|giaoban|janus] [PROCESSES=2] [BENCH_ARGS="--plot"]
+## writes bench/results/capacity.json; the other benchmarks: see bench/README.md
+N ?= 10 30 60 120 200
+SECONDS ?= 20
+SFU ?= both
+PROCESSES ?=
+
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	@if [ "$(SFU)" != giaoban ] && { ! test -x /usr/bin/janus || ! command -v gcc >/dev/null; }; then \
+	  echo "installing Debian's janus (and gcc for its loopback shim) for the benchmark"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends janus gcc libc6-dev >/dev/null; \
+	fi
+	$(PY) -m bench.capacity --receivers $(N) --seconds $(SECONDS) --sfu $(SFU) $(if $(PROCESSES),--processes $(PROCESSES)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
