@@ -86,7 +86,7 @@ class Receivers:
         return len(self.tokens) if self.sfu == "giaoban" else self.count
 
 
-GRACE = 0.5  # seconds after the window for its last frames to arrive
+GRACE = 1.0  # seconds after the window for its last frames to arrive (and be read)
 
 
 @dataclass

@@ -29,15 +29,18 @@ def plot(document: dict[str, Any], path: Path) -> None:
         style = STYLE.get(sfu, {})
         points = [(r["receivers"], r["cpu_us_per_packet"]) for r in mine if r.get("cpu_us_per_packet") is not None]
         if points:
-            cost.plot(*zip(*points), label=label, **style)
+            cost.plot(*zip(*points), label=label, clip_on=False, **style)
         points = [(r["receivers"], r["loss_percent"]) for r in mine if r.get("loss_percent") is not None]
         if points:
-            loss.plot(*zip(*points), label=label, **style)
+            loss.plot(*zip(*points), label=label, clip_on=False, **style)
     cost.set(title="SFU CPU per forwarded packet", xlabel="receivers (N)", ylabel="CPU µs per packet")
     loss.set(title="Receiver loss (RTP sequence gaps)", xlabel="receivers (N)", ylabel="loss %")
-    loss.axhline(document.get("settings", {}).get("loss_limit_percent", 1.0), color="#999999", linestyle="--", linewidth=0.8)
+    limit = float(document.get("settings", {}).get("loss_limit_percent", 1.0))
+    loss.axhline(limit, color="#999999", linestyle="--", linewidth=0.8, label=f"limit ({limit:g} %)")
+    worst = max((float(r["loss_percent"]) for r in runs if r.get("loss_percent") is not None), default=0.0)
+    loss.set_ylim(0, max(1.5 * limit, 1.1 * worst))
+    cost.set_ylim(bottom=0)
     for axes in (cost, loss):
-        axes.set_ylim(bottom=0)
         axes.grid(True, alpha=0.3)
         axes.legend()
     media = document.get("media", {}).get("layers", {})

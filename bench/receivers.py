@@ -12,8 +12,11 @@ it to the receiver's jitter buffer, NACK generator and decoder thread):
   packets are unprotected with the DTLS transport's ``_rx_srtp`` session and only the 12-byte RTP
   header is read (sequence number and SSRC, for loss from sequence gaps per SSRC), plus, on video
   packets carrying the marker bit, the presenter's 8-byte ``time.monotonic_ns()`` stamp at the end
-  of the frame (latency). STUN, DTLS and SRTCP (byte 1 in 192–208, aiortc's ``is_rtcp``) still
-  take aiortc's path.
+  of the frame. The latency runs from that stamp to the packet's arrival in the receiver's socket,
+  which the kernel records (the SIOCGSTAMPNS ioctl: the last datagram read from the socket, i.e.
+  this one, as the event loop reads one datagram per callback), so a load generator that falls
+  behind does not add its own delay. STUN, DTLS and SRTCP (byte 1 in 192–208, aiortc's
+  ``is_rtcp``) still take aiortc's path.
   Receivers send no NACK and no receiver report: loss is the network's and the SFU's.
 - ``MutedAudioPump`` is the muted microphone of every receiver of a process: one task that every
   20 ms stamps a prebuilt silent Opus RTP packet (the sender's SSRC, MID and RFC 6464 level 127
@@ -32,6 +35,8 @@ it to the receiver's jitter buffer, NACK generator and decoder thread):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import socket
 import struct
 import time
@@ -49,6 +54,8 @@ from pylibsrtp import Error as SrtpError
 
 STAMP_BYTES = 8
 MAX_LATENCY_NS = 5_000_000_000  # a stamp further back than this is not one
+SIOCGSTAMPNS = 0x8907  # Linux: the arrival time (CLOCK_REALTIME) of the last datagram read
+_TIMESPEC = struct.Struct("@qq")
 _SEQ_SSRC = struct.Struct("!2xH4xI")  # sequence number and SSRC from the 12-byte RTP header
 _SEQ_TS = struct.Struct("!HI")
 
@@ -150,17 +157,42 @@ def tap_subscriber(pc: RTCPeerConnection, video_payload_types: Iterable[int], re
         setattr(transceiver.receiver, "_handle_rtp_packet", _no_rtp)
     for dtls in _dtls_transports(pc):
         for protocol in dtls.transport._connection._protocols:
-            handler = _handler(dtls, protocol.datagram_received, tap, frozenset(video_payload_types), recorder)
+            fd = _arrival_stamps(protocol)
+            handler = _handler(dtls, protocol.datagram_received, tap, frozenset(video_payload_types), recorder, fd)
             setattr(protocol, "datagram_received", handler)
     return tap
 
 
-def _handler(dtls: Any, original: Any, tap: ReceiverTap, video: frozenset[int], recorder: Recorder) -> Any:
+def _arrival_stamps(protocol: Any) -> int:
+    """The descriptor of ``protocol``'s socket, with the kernel's receive timestamps on (the first
+    SIOCGSTAMPNS turns them on); -1 when there is none."""
+    sock = protocol.transport.get_extra_info("socket")
+    if sock is None:
+        return -1
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(sock.fileno(), SIOCGSTAMPNS, bytes(_TIMESPEC.size))
+    return int(sock.fileno())
+
+
+def _handler(dtls: Any, original: Any, tap: ReceiverTap, video: frozenset[int], recorder: Recorder, fd: int) -> Any:
     streams, state = tap.streams, tap.state
     unpack_seq_ssrc = _SEQ_SSRC.unpack_from
     now_ns = time.monotonic_ns
+    wall_ns = time.time_ns
     from_bytes = int.from_bytes
     add = recorder.add
+    ioctl, unpack_timespec, empty = fcntl.ioctl, _TIMESPEC.unpack, bytes(_TIMESPEC.size)
+
+    def arrival() -> int:
+        """When the datagram being handled reached the socket, on the monotonic clock."""
+        now = now_ns()
+        if fd >= 0:
+            try:
+                seconds, nanoseconds = unpack_timespec(ioctl(fd, SIOCGSTAMPNS, empty))
+            except OSError:
+                return now
+            return seconds * 1_000_000_000 + nanoseconds - (wall_ns() - now)
+        return now
 
     def datagram_received(data: bytes, addr: Any) -> None:
         srtp = dtls._rx_srtp
@@ -186,7 +218,7 @@ def _handler(dtls: Any, original: Any, tap: ReceiverTap, video: frozenset[int], 
         second = data[1]
         if second > 127 and (second & 0x7F) in video and not data[0] & 0x20:
             stamp = from_bytes(data[-STAMP_BYTES:], "big")
-            latency = now_ns() - stamp
+            latency = arrival() - stamp
             window = recorder.window
             if 0 < latency < MAX_LATENCY_NS and window[0] <= stamp < window[1]:
                 state[1] += 1
