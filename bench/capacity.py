@@ -91,6 +91,7 @@ def run_one(target: Any, receivers: int, seconds: float, *, processes: int, sett
 
         generator = fleet.pids
         sfu = target.sfu_pids(generator)
+        commands = sorted({measure.cmdline(pid)[:120] for pid in sfu})
         web = target.web_pid()
         watched = sfu + generator + ([web] if web else [])
         forwarded0, read0 = target.forwarded_packets()
@@ -132,7 +133,7 @@ def run_one(target: Any, receivers: int, seconds: float, *, processes: int, sett
         "sfu": target.name, "sfu_version": target.version, "receivers": receivers, "joined": joined,
         "receiving": sum(r["receiving"] for r in ready), "connected": sum(d["connected"] for d in done),
         "seconds": round(elapsed, 2), "setup_seconds": round(setup, 1), "processes": len(fleet.receivers),
-        "sfu_processes": len(sfu),
+        "sfu_processes": len(sfu), "sfu_commands": commands,
         "sfu_cpu_percent": round(100 * sfu_cpu / elapsed, 1),
         "sfu_process_max_cpu_percent": round(max((per_process[p] for p in sfu), default=0.0), 1),
         "web_cpu_percent": round(per_process[web], 1) if web else None,
@@ -185,10 +186,14 @@ def _ms(microseconds: float | None) -> float | None:
 
 
 def delivery_loss(record: dict[str, Any]) -> float:
-    """The worse of the sequence-gap loss and the video frames that never arrived, in %."""
+    """The worst of the sequence-gap loss, the video frames that never arrived and the receivers
+    that could not join, in % (100 for a run that failed)."""
+    if not record.get("joined") or record.get("error"):
+        return 100.0
     frames = record.get("video_frames_percent")
     missing = max(0.0, 100 - frames) if frames is not None else 100.0
-    return max(record.get("loss_percent") or 0.0, missing) if record.get("joined") else 100.0
+    absent = 100 * (record["receivers"] - record["joined"]) / record["receivers"]
+    return float(max(record.get("loss_percent") or 0.0, missing, absent))
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -287,8 +292,14 @@ def run(receivers: list[int], seconds: float, *, sfu: str = "both", processes: i
                     continue
                 p = processes or auto_processes(n)
                 print(f"capacity: {name}, {n} receivers in {p} process{'es' if p > 1 else ''}, {seconds:g} s …", file=out, flush=True)
-                record = run_one(targets[name], n, seconds, processes=p, settle=settle, keyframe_interval=keyframe_interval,
-                                 concurrency=concurrency, rcvbuf=rcvbuf, audio_sender=audio_sender)
+                try:
+                    record = run_one(targets[name], n, seconds, processes=p, settle=settle, keyframe_interval=keyframe_interval,
+                                     concurrency=concurrency, rcvbuf=rcvbuf, audio_sender=audio_sender)
+                except Exception as e:  # recorded; this SFU goes no further, the other carries on
+                    failed = True
+                    record = {"sfu": name, "receivers": n, "joined": 0, "error": f"{type(e).__name__}: {e}"[:2000],
+                              "warnings": [], "limited_by": []}
+                    print(f"capacity: {name} at N={n} failed: {record['error'][:500]}", file=out, flush=True)
                 document["runs"].append(record)
                 document["ratios"] = ratios(document["runs"])
                 write_json(json_path, document)
@@ -300,13 +311,15 @@ def run(receivers: list[int], seconds: float, *, sfu: str = "both", processes: i
                     document["stopped"][name] = {"receivers": n, "loss_percent": round(loss, 2)}
                     print(f"capacity: {name} lost {loss:.2f} % at N={n}: no larger N for it", file=out, flush=True)
     except KeyboardInterrupt:
+        failed = False
         raise
     except BaseException:
         failed = True
-        print(f"capacity: failed; logs kept in {work}", file=sys.stderr)
         raise
     finally:
-        if not failed:
+        if failed:
+            print(f"capacity: something failed; the logs (Janus's, our server's folder) are kept in {work}", file=sys.stderr)
+        else:
             shutil.rmtree(work, ignore_errors=True)
     write_json(json_path, document)
     print("\n" + table(document["runs"]), file=out)

@@ -505,7 +505,9 @@ class Fleet:
             except queues.Empty:
                 dead = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
                 if dead:
-                    raise RuntimeError(f"a load generator process died (exit codes {dead}) before '{kind}'") from None
+                    reasons = [data for message, _, data in self._backlog if message == "error"]
+                    raise RuntimeError(f"a load generator process died (exit codes {dead}) before '{kind}'"
+                                       + (f": {reasons[0]}" if reasons else "")) from None
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"only {len(got)} of {len(wanted)} load generator processes sent '{kind}' "
                                        f"within {timeout:.0f}s") from None

@@ -191,7 +191,7 @@ def _handler(dtls: Any, original: Any, tap: ReceiverTap, video: frozenset[int], 
                 seconds, nanoseconds = unpack_timespec(ioctl(fd, SIOCGSTAMPNS, empty))
             except OSError:
                 return now
-            return seconds * 1_000_000_000 + nanoseconds - (wall_ns() - now)
+            return int(seconds * 1_000_000_000 + nanoseconds - (wall_ns() - now))
         return now
 
     def datagram_received(data: bytes, addr: Any) -> None:

@@ -19,6 +19,7 @@ def test_the_capacity_benchmark_measures_both_sfus_side_by_side(tmp_path: Path) 
     runs = {r["sfu"]: r for r in document["runs"]}
     assert set(runs) == {"giaoban", "janus"}
     for sfu, record in runs.items():
+        assert "error" not in record, record["error"]
         assert record["receivers"] == 2 and record["joined"] == 2 and record["connected"] == 2, (sfu, record)
         assert record["forwarded_packets_per_second"] > 0 and record["received_packets_per_second"] > 0, (sfu, record)
         assert record["cpu_us_per_packet"] > 0 and record["sfu_cpu_percent"] > 0, (sfu, record)
