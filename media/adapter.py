@@ -275,7 +275,9 @@ class PacketOutput:
         self._sender = sender
         self._on_ready = on_ready
         self._parameters: RTCRtpSendParameters | None = None
-        self._history: list[tuple[bytes, bytes] | None] = [None] * HISTORY
+        # two lists, not a list of tuples: no object for the garbage collector per packet
+        self._headers: list[bytes] = [b""] * HISTORY
+        self._payloads: list[bytes] = [b""] * HISTORY
         self._audio = sender.kind == "audio"
         self._first = 0x80
         self._ext = b""
@@ -322,7 +324,8 @@ class PacketOutput:
 
     def send(self, marker: int, seq: int, timestamp: int, payload: bytes) -> None:
         header = _HEADER.pack(self._first, (marker << 7) | self._payload_type, seq, timestamp, self._sender._ssrc) + self._ext
-        self._history[seq % HISTORY] = (header, payload)
+        self._headers[seq % HISTORY] = header
+        self._payloads[seq % HISTORY] = payload
         self._transmit(header + payload)
         sender = self._sender
         sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]  # for sender reports
@@ -349,10 +352,9 @@ class PacketOutput:
     async def _retransmit(self, sequence_number: int) -> None:
         """Takes the place of the sender's ``_retransmit``: answer a NACK from the history."""
         seq = sequence_number
-        kept = self._history[seq % HISTORY]
-        if kept is None or (kept[0][2] << 8 | kept[0][3]) != seq:
+        header, payload = self._headers[seq % HISTORY], self._payloads[seq % HISTORY]
+        if not header or (header[2] << 8 | header[3]) != seq:
             return
-        header, payload = kept
         if self._rtx_payload_type:
             timestamp = int.from_bytes(header[4:8], "big")
             header = _HEADER.pack(self._first, (header[1] & 0x80) | self._rtx_payload_type, self._rtx_seq, timestamp,
@@ -362,6 +364,15 @@ class PacketOutput:
         self.retransmitted += 1
         Counters.retransmitted += 1
         self._transmit(header + payload)
+
+
+def receiver_report(sender: RTCRtpSender) -> Any:
+    """What the subscriber last reported about ``sender``'s stream (an aiortc
+    ``RTCRemoteInboundRtpStreamStats``: packetsLost, packetsReceived, roundTripTime), or None
+    before its first receiver report. Reads what aiortc kept when the report arrived, without
+    ``getStats()``, which also rebuilds the transport's statistics each call (~0.2 ms)."""
+    kept = sender._RTCRtpSender__stats  # type: ignore[attr-defined]
+    return kept.get("remote-inbound-rtp_" + str(id(sender)))
 
 
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:

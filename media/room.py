@@ -110,12 +110,12 @@ class Room:
         lost = received = 0
         if member is not None and member.subscription is not None:
             for transceiver in member.subscription.pc.getTransceivers():
-                for stat in (await transceiver.sender.getStats()).values():
-                    if stat.type == "remote-inbound-rtp":
-                        if stat.roundTripTime is not None:
-                            rtts.append(stat.roundTripTime * 1000)
-                        lost += max(0, stat.packetsLost)
-                        received += max(0, stat.packetsReceived)
+                report = adapter.receiver_report(transceiver.sender)
+                if report is not None:
+                    if report.roundTripTime is not None:
+                        rtts.append(report.roundTripTime * 1000)
+                    lost += max(0, report.packetsLost)
+                    received += max(0, report.packetsReceived)
         return {
             "rtt_ms": round(sum(rtts) / len(rtts), 1) if rtts else None,
             "loss_percent": round(100 * lost / (lost + received), 2) if lost + received else None,

@@ -9,6 +9,7 @@ Operations on one room run one at a time, in order. The worker ends when its inp
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from media.room import Room
 
 log = logging.getLogger("media.worker")
 MAX_LINE = 1024 * 1024
+GC_THRESHOLD = 20_000  # allocations between young collections (CPython: 700)
 
 
 def open_sockets() -> int:
@@ -145,24 +147,24 @@ class Worker:
         }
 
     # -- statistics ------------------------------------------------------------
-    async def subscriber_loss(self) -> tuple[int, int]:
+    def subscriber_loss(self) -> tuple[int, int]:
+        """Packets lost and expected over every subscriber stream, from their receiver reports."""
         lost = received = 0
         for room in self.rooms.values():
             for member in room.members.values():
                 if member.subscription is None:
                     continue
                 for transceiver in member.subscription.pc.getTransceivers():
-                    report = await transceiver.sender.getStats()
-                    for stat in report.values():
-                        if stat.type == "remote-inbound-rtp":
-                            lost += max(0, stat.packetsLost)
-                            received += max(0, stat.packetsReceived)
+                    report = adapter.receiver_report(transceiver.sender)
+                    if report is not None:
+                        lost += max(0, report.packetsLost)
+                        received += max(0, report.packetsReceived)
         return lost, lost + received
 
     async def report(self) -> None:
         while True:
             await asyncio.sleep(self.config.stats_interval)
-            lost, expected = await self.subscriber_loss()
+            lost, expected = self.subscriber_loss()
             self.send({
                 "event": "stats",
                 "time": time.time(),
@@ -226,10 +228,22 @@ async def serve(config: MediaConfig) -> None:
     await worker.close()
 
 
+def quiet_garbage_collector() -> None:
+    """Fewer, cheaper collections: a worker's objects are peer connections that live for a
+    meeting, and its per-packet work makes few containers, so CPython's defaults (a young
+    collection every 700 allocations, and full ones walking every connection's objects) spent
+    ~15 % of the worker's CPU at 100 subscribers. What is loaded at start is frozen out of
+    collection; cycles are still collected, less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
 def main() -> None:
     logging.basicConfig(level=os.environ.get("GIAOBAN_MEDIA_LOG", "WARNING"), stream=sys.stderr,
                         format="sfu[%(process)d] %(levelname)s %(name)s: %(message)s")
     config = MediaConfig.from_json(os.environ.get("GIAOBAN_MEDIA_CONFIG", "{}"))
+    quiet_garbage_collector()
     try:
         import uvloop  # uvicorn[standard] brings it: a cheaper event loop for the packet paths (~7 %)
 

@@ -42,6 +42,8 @@ from aiortc.rtp import (
     HeaderExtensionsMap,
     RtcpPacket,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
     RtpPacket,
 )
@@ -270,6 +272,12 @@ def test_a_packet_output_sends_rewritten_packets_and_answers_nacks_over_rtx() ->
         assert packet.extensions.mid == "3" and packet.payload == b"payload-1000"
         stats = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
         assert stats[0].packetsSent == 2 and stats[0].bytesSent == 24  # what sender reports carry
+        # The subscriber's receiver report, as the SFU's statistics read it.
+        assert adapter.receiver_report(sender) is None
+        report = RtcpReceiverInfo(ssrc=sender._ssrc, fraction_lost=0, packets_lost=1, highest_sequence=1001,
+                                  jitter=0, lsr=0, dlsr=0)
+        await sender._handle_rtcp_packet(RtcpRrPacket(ssrc=77, reports=[report]))
+        assert (adapter.receiver_report(sender).packetsLost, adapter.receiver_report(sender).packetsReceived) == (1, 1)
         # A NACK: the packet goes again over RTX; an unknown one is ignored.
         retransmitted = adapter.Counters.retransmitted
         nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc, lost=[999, 1000])
