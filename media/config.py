@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 @dataclass(frozen=True)
 class MediaConfig:
     workers: int = 1
+    room_spread: int = 100  # participants of one room on a worker before the room spreads to another
     addresses: tuple[str, ...] = ()  # local addresses offered as ICE host candidates; empty: all but loopback
     announced_address: str = ""  # put in place of the local address in SDP (1:1 NAT)
     remote_networks: tuple[str, ...] = ()  # accept remote candidates only from these; empty: any

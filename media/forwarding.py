@@ -28,6 +28,14 @@ from media.rtp import AUDIO_CLOCK, VIDEO_CLOCK, Packet, with_picture_id
 KEYFRAME_INTERVAL = 0.5  # at most one keyframe request per source per this many seconds
 
 
+class Sink(Protocol):
+    """What a source feeds: a subscriber's ``Slot``, or a ``media.relay.RelaySink``."""
+
+    def offer(self, source: Source, packet: Packet) -> None: ...
+
+    def source_gone(self, source: Source) -> None: ...
+
+
 class Stats:
     keyframe_requests = 0  # sent upstream, after throttling
     keyframe_asks = 0  # asked for by slots and subscribers, before throttling
@@ -39,7 +47,7 @@ class Source:
         self.layer = layer
         self.kind = kind
         self.clock = AUDIO_CLOCK if kind == "audio" else VIDEO_CLOCK
-        self.sinks: set[Slot] = set()
+        self.sinks: set[Sink] = set()
         self.request_keyframe_upstream: Callable[[], None] = lambda: None
         self.cap_bitrate_upstream: Callable[[int], None] = lambda bitrate: None  # REMB to the publisher
         self._now = now

@@ -18,6 +18,7 @@ from media import adapter
 from media.config import MediaConfig
 from media.errors import MediaError, bad_sdp
 from media.forwarding import Slot, Source
+from media.relay import Address, Relay, RelaySink
 from media.rtp import packet_reader
 from media.ice import announce, keep_candidates, parse_networks
 from media.slots import AUDIO, FULL, SCREEN, SMALL, Assignment, RoomView, SlotSpec, assign, layout
@@ -58,11 +59,16 @@ class Member:
     publishers: dict[str, RTCPeerConnection] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     subscription: Subscription | None = None
+    remote: bool = False  # connected to another worker of a spread room: sources relayed here
+    source_ids: dict[str, int] = field(default_factory=dict)  # layer → relay id (remote: the home worker's)
 
 
 class Room:
-    def __init__(self, room_id: str, config: MediaConfig, emit: Emit, *, echo: bool = False) -> None:
+    def __init__(self, room_id: str, config: MediaConfig, emit: Emit, *, echo: bool = False,
+                 relay: Relay | None = None) -> None:
         self.id = room_id
+        self.relay = relay
+        self.links: dict[int, Address] = {}  # the room's other workers (by index): their relay sockets
         self.echo = echo  # a connection test: everyone receives themselves too
         self.config = config
         self.emit = emit
@@ -88,6 +94,10 @@ class Room:
             self._order += 1
             self.members[participant_id] = Member(participant_id, self._order, muted=muted)
             self.detector.set_muted(participant_id, muted)
+            self._shard({"op": "member", "participant": participant_id, "muted": muted})
+
+    def local_members(self) -> list[str]:
+        return [m.id for m in self.members.values() if not m.remote]
 
     async def leave(self, participant_id: str) -> None:
         member = self.members.pop(participant_id, None)
@@ -101,6 +111,12 @@ class Room:
             await self._close_stream(member, stream)
         if member.subscription is not None:
             await self._close_subscription(member.subscription)
+        if member.remote:
+            for source_id in member.source_ids.values():
+                if self.relay is not None:
+                    self.relay.forget(source_id)
+        else:
+            self._shard({"op": "leave", "participant": participant_id})
         self._reassign()
 
     async def connection_summary(self, participant_id: str) -> dict[str, float | None]:
@@ -171,6 +187,7 @@ class Room:
             source = Source(participant_id, layer, t.kind)
             self._tap(member, source, t.receiver)
             member.sources[layer] = source
+            self._offer_to_links(member, layer, source)
         if stream == "screen":
             self.screens = [participant_id] + [p for p in self.screens if p != participant_id]
 
@@ -191,9 +208,11 @@ class Room:
         def on_packet(packet_ssrc: int, seq: int, timestamp: int, marker: int, payload: bytes, level: int | None) -> None:
             if not ssrc:
                 ssrc.append(packet_ssrc)
+            packet = read(seq, timestamp, marker, payload)
             if is_audio and level is not None:
                 detector.level(member.id, level, time.monotonic())
-            push(read(seq, timestamp, marker, payload))
+                packet.level = level
+            push(packet)
 
         def upstream() -> None:
             if ssrc:
@@ -220,6 +239,10 @@ class Room:
             source = member.sources.pop(layer, None)
             if source is not None:
                 source.close()
+            source_id = member.source_ids.pop(layer, None)
+            if source_id is not None and self.relay is not None:
+                self.relay.outbound.pop(source_id, None)
+                self._shard({"op": "source_gone", "participant": member.id, "layer": layer, "source_id": source_id})
         if pc is not None:
             await pc.close()
 
@@ -276,6 +299,8 @@ class Room:
         member = self.member(participant_id)
         member.muted = muted
         self.detector.set_muted(participant_id, muted)
+        if not member.remote:
+            self._shard({"op": "member", "participant": participant_id, "muted": muted})
         if self.detector.tick(time.monotonic()):
             self._reassign(speaker_changed=True)
 
@@ -288,6 +313,97 @@ class Room:
         if participant_id is not None:
             self.member(participant_id)
         self.pinned = participant_id
+        self._reassign()
+
+    # -- a room spread over workers ----------------------------------------------------
+    def _shard(self, event: dict[str, Any]) -> None:
+        """Tell the room's other workers (through the supervisor) about a local member or source."""
+        if self.links:
+            self.emit({"event": "shard", "room": self.id, **event})
+
+    def _offer_to_links(self, member: Member, layer: str, source: Source) -> None:
+        """Make a local source available to the room's other workers."""
+        if self.relay is None:
+            return
+        source_id = self.relay.register(source)
+        member.source_ids[layer] = source_id
+        for address in self.links.values():
+            source.sinks.add(self._relay_sink(member, source, source_id, address))
+        self._shard({"op": "source", "participant": member.id, "layer": layer, "kind": source.kind, "source_id": source_id})
+
+    def _relay_sink(self, member: Member, source: Source, source_id: int, address: Address) -> RelaySink:
+        assert self.relay is not None
+        if source.kind == "audio":  # a muted voice is never heard elsewhere either
+            return RelaySink(self.relay, source_id, address, send_when=lambda: not member.muted)
+        return RelaySink(self.relay, source_id, address)
+
+    def link(self, worker: int, address: Address) -> None:
+        """Another worker now holds part of this room: relay every local source to it, and tell
+        it (through the supervisor) who is here and what they publish."""
+        if worker in self.links:
+            return
+        self.links[worker] = address
+        for member in self.members.values():
+            if member.remote:
+                continue
+            self._shard({"op": "member", "participant": member.id, "muted": member.muted})
+            for layer, source in member.sources.items():
+                source_id = member.source_ids.get(layer)
+                if source_id is None:
+                    self._offer_to_links(member, layer, source)
+                    continue
+                source.sinks.add(self._relay_sink(member, source, source_id, address))
+                self._shard({"op": "source", "participant": member.id, "layer": layer, "kind": source.kind, "source_id": source_id})
+
+    def unlink(self, worker: int) -> None:
+        address = self.links.pop(worker, None)
+        if address is None:
+            return
+        for member in self.members.values():
+            for source in member.sources.values():
+                for sink in [s for s in source.sinks if isinstance(s, RelaySink) and s.address == address]:
+                    source.sinks.discard(sink)
+
+    def remote_member(self, participant_id: str, *, muted: bool) -> None:
+        member = self.members.get(participant_id)
+        if member is None:
+            self._order += 1
+            member = self.members[participant_id] = Member(participant_id, self._order, remote=True)
+        if not member.remote:
+            return
+        member.muted = muted
+        self.detector.set_muted(participant_id, muted)
+        if self.detector.tick(time.monotonic()):
+            self._reassign(speaker_changed=True)
+
+    def remote_source(self, participant_id: str, layer: str, kind: str, source_id: int, home: Address) -> None:
+        member = self.members.get(participant_id)
+        if member is None or not member.remote or self.relay is None or member.source_ids.get(layer) == source_id:
+            return
+        old = member.source_ids.get(layer)
+        if old is not None:
+            self.relay.forget(old)
+        source = Source(participant_id, layer, kind)
+        detector = self.detector
+        on_level = (lambda level: detector.level(participant_id, level, time.monotonic())) if kind == "audio" else None
+        read = packet_reader("audio/opus") if kind == "audio" else self._read_video
+        self.relay.receive(source_id, source, read, home, on_level)
+        member.sources[layer] = source
+        member.source_ids[layer] = source_id
+        if layer == SCREEN:
+            self.screens = [participant_id] + [p for p in self.screens if p != participant_id]
+        self._reassign()
+
+    def remote_source_gone(self, participant_id: str, layer: str, source_id: int) -> None:
+        member = self.members.get(participant_id)
+        if member is None or not member.remote or member.source_ids.get(layer) != source_id:
+            return
+        member.source_ids.pop(layer)
+        member.sources.pop(layer, None)
+        if self.relay is not None:
+            self.relay.forget(source_id)
+        if layer == SCREEN:
+            self.screens = [p for p in self.screens if p != participant_id]
         self._reassign()
 
     # -- slots -------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class Packet:
     picture_id: int = 0  # VP8 picture ID, when pid_bits is 7 or 15
     pid_at: int = 0  # where it sits in the payload
     pid_bits: int = 0
+    level: int | None = None  # audio: RFC 6464 level, 0 loudest … 127 silence
 
 
 def vp8_packet(seq: int, timestamp: int, marker: int, payload: bytes) -> Packet:

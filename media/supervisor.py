@@ -1,10 +1,17 @@
 """The web process's side of the media plane: SFU worker processes, started on first use,
 watched and restarted, and a small typed interface to the rooms on them.
 
-Rooms are placed on the worker with the fewest participants. When a worker dies, every call in
-flight fails with ``MediaError("media_unavailable")``, ``on_event`` receives
-``{"event": "worker_lost", "rooms": [...]}`` (the signalling tells those participants to publish
-and subscribe again) and a fresh worker takes its place.
+A room is placed on the worker with the fewest participants. A room that grows past
+``room_spread`` participants on a worker spreads to another worker (when there is one): the
+newcomers connect there, and each worker relays its publishers' packets to the room's other
+workers (``media.relay``); the workers tell each other, through this supervisor, who is in the
+room and what they publish (``shard`` events become ``remote_*`` operations). Speaker changes
+are announced by the room's first (home) worker only.
+
+When a worker dies, every call in flight fails with ``MediaError("media_unavailable")``,
+``on_event`` receives ``{"event": "worker_lost", "rooms": [...]}`` (the signalling tells those
+participants to publish and subscribe again; the rooms' parts on other workers are closed) and
+a fresh worker takes its place.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class _Worker:
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     rooms: set[str] = field(default_factory=set)
     participants: dict[str, int] = field(default_factory=dict)
+    relay_port: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
     rates: dict[str, float] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
@@ -54,7 +62,8 @@ class Supervisor:
         self.config = config
         self.on_event = on_event
         self._workers: dict[int, _Worker] = {}
-        self._placement: dict[str, int] = {}
+        self._rooms: dict[str, list[int]] = {}  # room → the workers holding it, its home first
+        self._members: dict[tuple[str, str], int] = {}  # (room, participant) → worker
         self._ids = itertools.count(1)
         self._starting: dict[int, asyncio.Task[_Worker]] = {}
         self._closing = False
@@ -65,59 +74,74 @@ class Supervisor:
     # -- the typed interface ----------------------------------------------------
     async def join(self, room: str, participant: str, *, muted: bool = False, echo: bool = False) -> None:
         """``echo``: the room is a connection test, where each participant also receives itself."""
-        await self._call(room, "join", participant=participant, muted=muted, echo=echo)
-        worker = self._workers.get(self._placement.get(room, -1))
-        if worker is not None:
-            worker.participants[room] = worker.participants.get(room, 0) + 1
+        index = await self._place(room, participant, echo)
+        await self._call_on(index, "join", room=room, participant=participant, muted=muted, echo=echo)
+        if (room, participant) not in self._members:
+            self._members[room, participant] = index
+            worker = self._workers.get(index)
+            if worker is not None:
+                worker.participants[room] = worker.participants.get(room, 0) + 1
+                worker.rooms.add(room)
 
     async def publish(self, room: str, participant: str, stream: str, sdp: str, tracks: dict[str, str]) -> str:
-        result = await self._call(room, "publish", participant=participant, stream=stream, sdp=sdp, tracks=tracks)
+        result = await self._call(room, participant, "publish", stream=stream, sdp=sdp, tracks=tracks)
         return str(result["sdp"])
 
     async def unpublish(self, room: str, participant: str, stream: str) -> None:
-        await self._call(room, "unpublish", participant=participant, stream=stream)
+        await self._call(room, participant, "unpublish", stream=stream)
 
     async def subscribe(self, room: str, participant: str, *, thumbnails: int, weak_line: bool) -> SubscribeOffer:
-        result = await self._call(room, "subscribe", participant=participant, thumbnails=thumbnails, weak_line=weak_line)
+        result = await self._call(room, participant, "subscribe", thumbnails=thumbnails, weak_line=weak_line)
         return SubscribeOffer(result["sdp"], result["slots"])
 
     async def answer(self, room: str, participant: str, sdp: str) -> None:
-        await self._call(room, "answer", participant=participant, sdp=sdp)
+        await self._call(room, participant, "answer", sdp=sdp)
 
     async def update(self, room: str, participant: str, *, muted: bool) -> None:
-        await self._call(room, "update", participant=participant, muted=muted)
+        await self._call(room, participant, "update", muted=muted)
 
     async def quality(self, room: str, participant: str, *, weak_line: bool, audio_only: bool = False) -> None:
-        await self._call(room, "quality", participant=participant, weak_line=weak_line, audio_only=audio_only)
+        await self._call(room, participant, "quality", weak_line=weak_line, audio_only=audio_only)
 
     async def pin(self, room: str, participant: str | None) -> None:
-        await self._call(room, "pin", participant=participant)
+        for index in list(self._rooms.get(room) or [await self._home(room)]):
+            await self._call_on(index, "pin", room=room, participant=participant)
 
     async def leave(self, room: str, participant: str) -> dict[str, Any]:
         """Remove ``participant``; returns a summary of its connection (``rtt_ms``,
         ``loss_percent``: what its receiving side reported, None when unknown)."""
-        index = self._placement.get(room)
+        index = self._members.pop((room, participant), None)
         if index is None or index not in self._workers:
             return {}
-        summary = await self._call(room, "leave", participant=participant)
+        summary = await self._call_on(index, "leave", room=room, participant=participant)
         worker = self._workers.get(index)
         if worker is not None:
             left = worker.participants.get(room, 1) - 1
-            if left <= 0:
+            if left > 0:
+                worker.participants[room] = left
+            else:  # the worker closed its part of the room
                 worker.participants.pop(room, None)
                 worker.rooms.discard(room)
-                self._placement.pop(room, None)
-            else:
-                worker.participants[room] = left
+                holders = self._rooms.get(room, [])
+                if index in holders:
+                    holders.remove(index)
+                for other in holders:
+                    self._send_nowait(other, "unlink", room=room, worker=index)
+                if not holders:
+                    self._rooms.pop(room, None)
         return dict(summary or {})
 
     async def debug(self, room: str) -> dict[str, Any]:
-        """The diagnostics of the worker holding ``room`` (tests read them)."""
-        return dict(await self._call(room, "debug", with_room=False))
+        """The diagnostics of the worker holding ``room`` (its home; tests read them)."""
+        return dict(await self._call_on(await self._home(room), "debug"))
 
     def worker_pid(self, room: str) -> int | None:
-        worker = self._workers.get(self._placement.get(room, -1))
+        worker = self._workers.get((self._rooms.get(room) or [-1])[0])
         return worker.process.pid if worker else None
+
+    def worker_pids(self, room: str) -> list[int]:
+        """Every worker process holding part of ``room``."""
+        return [self._workers[i].process.pid for i in self._rooms.get(room, []) if i in self._workers]
 
     def snapshot(self) -> dict[str, Any]:
         """Figures for /metrics: gauges from the workers' last reports, counters summed over
@@ -148,22 +172,102 @@ class Supervisor:
         for watcher in list(self._watchers):
             watcher.cancel()
         self._workers.clear()
-        self._placement.clear()
+        self._rooms.clear()
+        self._members.clear()
+
+    # -- placement ---------------------------------------------------------------------
+    def _load(self, index: int) -> int:
+        worker = self._workers.get(index)
+        return sum(worker.participants.values()) if worker else 0
+
+    async def _home(self, room: str) -> int:
+        holders = self._rooms.get(room)
+        if not holders:
+            holders = self._rooms[room] = [min(range(self.config.workers), key=self._load)]
+        return holders[0]
+
+    async def _place(self, room: str, participant: str, echo: bool) -> int:
+        """The worker for a participant joining ``room``: where the room is, while it has fewer
+        than ``room_spread`` participants there; else a worker the room is not on yet."""
+        known = self._members.get((room, participant))
+        if known is not None:
+            return known
+        home = await self._home(room)
+        holders = self._rooms[room]
+        spread = self.config.room_spread
+        if echo or spread <= 0:
+            return home
+        for index in holders:
+            worker = self._workers.get(index)
+            if worker is None or worker.participants.get(room, 0) < spread:
+                return index
+        others = [i for i in range(self.config.workers) if i not in holders]
+        if not others:
+            return min(holders, key=lambda i: self._workers[i].participants.get(room, 0) if i in self._workers else 0)
+        index = min(others, key=self._load)
+        await self._link(room, index)
+        return index
+
+    async def _link(self, room: str, new: int) -> None:
+        """``room`` spreads to worker ``new``: each of its workers relays to each other one."""
+        holders = self._rooms[room]
+        added = await self._worker(new)
+        existing = list(holders)
+        holders.append(new)  # first: the others' shard events in answer to link must reach it
+        added.rooms.add(room)
+        for index in existing:
+            await self._call_on(new, "link", room=room, worker=index, port=(await self._worker(index)).relay_port)
+        for index in existing:
+            await self._call_on(index, "link", room=room, worker=new, port=added.relay_port)
+        log.info("room %s spreads to SFU worker %d (%d workers)", room, new, len(holders))
+
+    def _forward(self, worker: _Worker, message: dict[str, Any]) -> None:
+        """A worker's ``shard`` event: what the room's other workers must know. (Events never
+        carry an ``id``: that names the answer to a request.)"""
+        room = str(message.get("room"))
+        op = message.get("op")
+        common = {"room": room, "participant": message.get("participant")}
+        if op == "member":
+            call, args = "remote_member", {**common, "muted": bool(message.get("muted"))}
+        elif op == "source":
+            call, args = "remote_source", {**common, "layer": message.get("layer"), "kind": message.get("kind"),
+                                           "id": message.get("source_id"), "home": worker.relay_port}
+        elif op == "source_gone":
+            call, args = "remote_source_gone", {**common, "layer": message.get("layer"), "id": message.get("source_id")}
+        elif op == "leave":
+            call, args = "remote_leave", common
+        else:
+            log.error("unknown shard event %r", op)
+            return
+        for index in self._rooms.get(room, []):
+            if index != worker.index:
+                self._send_nowait(index, call, **args)
 
     # -- workers ---------------------------------------------------------------------
-    async def _call(self, room: str, op: str, *, with_room: bool = True, **args: Any) -> Any:
-        if self._closing:
-            raise MediaError("media_unavailable", "the media service is shutting down")
-        worker = await self._worker_for(room)
+    async def _call(self, room: str, participant: str, op: str, **args: Any) -> Any:
+        """``op`` on the worker ``participant`` is connected to (the room's home if none)."""
+        index = self._members.get((room, participant))
+        if index is None:
+            index = await self._home(room)
+        return await self._call_on(index, op, room=room, participant=participant, **args)
+
+    def _request(self, worker: _Worker, op: str, args: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         worker.pending[request_id] = future
-        if with_room:
-            args["room"] = room
         line = json.dumps({"id": request_id, "op": op, "args": args}, separators=(",", ":")).encode() + b"\n"
+        assert worker.process.stdin is not None
+        worker.process.stdin.write(line)
+        return request_id, future
+
+    async def _call_on(self, index: int, op: str, **args: Any) -> Any:
+        if self._closing:
+            raise MediaError("media_unavailable", "the media service is shutting down")
+        worker = await self._worker(index)
+        request_id = 0
         try:
+            request_id, future = self._request(worker, op, args)
             assert worker.process.stdin is not None
-            worker.process.stdin.write(line)
             await worker.process.stdin.drain()
             return await asyncio.wait_for(future, CALL_TIMEOUT)
         except (ConnectionError, BrokenPipeError):
@@ -173,11 +277,25 @@ class Supervisor:
         finally:
             worker.pending.pop(request_id, None)
 
-    async def _worker_for(self, room: str) -> _Worker:
-        index = self._placement.get(room)
-        if index is None:
-            index = min(range(self.config.workers), key=lambda i: sum(self._workers[i].participants.values()) if i in self._workers else 0)
-            self._placement[room] = index
+    def _send_nowait(self, index: int, op: str, **args: Any) -> None:
+        """Send ``op`` to a running worker now, in order with everything else sent to it; a
+        failure is logged (the room's parts may disagree until its participants rejoin)."""
+        worker = self._workers.get(index)
+        if worker is None or self._closing:
+            return
+        try:
+            request_id, future = self._request(worker, op, args)
+        except (ConnectionError, RuntimeError):
+            return
+
+        def done(result: asyncio.Future[Any]) -> None:
+            worker.pending.pop(request_id, None)
+            if not result.cancelled() and result.exception() is not None:
+                log.warning("SFU worker %d: %s failed: %s", index, op, result.exception())
+
+        future.add_done_callback(done)
+
+    async def _worker(self, index: int) -> _Worker:
         worker = self._workers.get(index)
         if worker is None:
             task = self._starting.get(index)
@@ -187,7 +305,6 @@ class Supervisor:
                 worker = await asyncio.shield(task)
             finally:
                 self._starting.pop(index, None)
-        worker.rooms.add(room)
         return worker
 
     async def _start(self, index: int) -> _Worker:
@@ -226,11 +343,16 @@ class Supervisor:
                             error = message.get("error") or {}
                             future.set_exception(MediaError(str(error.get("code", "internal")), str(error.get("message", ""))))
                 elif message.get("event") == "ready":
+                    worker.relay_port = int(message.get("relay") or 0)
                     if not worker.ready.done():
                         worker.ready.set_result(None)
+                elif message.get("event") == "shard":
+                    self._forward(worker, message)
                 elif message.get("event") == "stats":
                     self._rates(worker, message)
                     worker.stats = message
+                elif message.get("event") == "active_speaker" and (self._rooms.get(str(message.get("room"))) or [worker.index])[0] != worker.index:
+                    continue  # a spread room's speaker is announced by its home worker
                 else:
                     try:
                         self.on_event(message)
@@ -254,8 +376,14 @@ class Supervisor:
         for name in COUNTERS:
             self._totals[name] += int(worker.stats.get(name, 0))
         rooms = sorted(worker.rooms)
-        for room in rooms:
-            self._placement.pop(room, None)
+        for room in rooms:  # the room's parts on other workers go too: everyone rejoins
+            for other in self._rooms.pop(room, []):
+                if other != worker.index and other in self._workers:
+                    self._workers[other].participants.pop(room, None)
+                    self._workers[other].rooms.discard(room)
+                    self._send_nowait(other, "close_room", room=room)
+            for key in [k for k in self._members if k[0] == room]:
+                del self._members[key]
         if self._closing:
             return
         self._restarts += 1

@@ -23,6 +23,7 @@ from media import adapter, forwarding
 from media.config import MediaConfig
 from media.errors import MediaError
 from media.ice import use_host_addresses
+from media.relay import Relay
 from media.room import Room
 
 log = logging.getLogger("media.worker")
@@ -41,9 +42,10 @@ def open_sockets() -> int:
 
 
 class Worker:
-    def __init__(self, config: MediaConfig, send: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, config: MediaConfig, send: Callable[[dict[str, Any]], None], relay: Relay | None = None) -> None:
         self.config = config
         self.send = send
+        self.relay = relay  # packets to and from this worker's part of rooms spread over workers
         self.rooms: dict[str, Room] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self.ops: dict[str, Callable[..., Awaitable[Any]]] = {
@@ -51,6 +53,9 @@ class Worker:
             "subscribe": self.subscribe, "answer": self.answer, "update": self.update,
             "quality": self.quality, "pin": self.pin, "leave": self.leave,
             "close_room": self.close_room, "debug": self.debug, "ping": self.ping,
+            "link": self.link, "unlink": self.unlink, "remote_member": self.remote_member,
+            "remote_source": self.remote_source, "remote_source_gone": self.remote_source_gone,
+            "remote_leave": self.remote_leave,
         }
         self.baseline_sockets = open_sockets()  # stdin/stdout may be socket pairs
 
@@ -59,7 +64,7 @@ class Worker:
         if found is None:
             if not create:
                 raise MediaError("not_found", f"no room {room} on this worker")
-            found = self.rooms[room] = Room(room, self.config, self.send, echo=echo)
+            found = self.rooms[room] = Room(room, self.config, self.send, echo=echo, relay=self.relay)
         return found
 
     async def handle(self, message: dict[str, Any]) -> None:
@@ -119,9 +124,34 @@ class Worker:
             return {}
         summary = await found.connection_summary(participant)
         await found.leave(participant)
-        if not found.members:
+        if not found.local_members():  # the room's other workers hold the rest, if any
             await self.close_room(room)
         return summary
+
+    # -- a room spread over workers (the supervisor links them and passes their events on) --
+    async def link(self, room: str, worker: int, port: int) -> None:
+        self.room(room, create=True).link(worker, ("127.0.0.1", port))
+
+    async def unlink(self, room: str, worker: int) -> None:
+        found = self.rooms.get(room)
+        if found is not None:
+            found.unlink(worker)
+
+    async def remote_member(self, room: str, participant: str, muted: bool) -> None:
+        self.room(room, create=True).remote_member(participant, muted=muted)
+
+    async def remote_source(self, room: str, participant: str, layer: str, kind: str, id: int, home: int) -> None:
+        self.room(room).remote_source(participant, layer, kind, id, ("127.0.0.1", home))
+
+    async def remote_source_gone(self, room: str, participant: str, layer: str, id: int) -> None:
+        found = self.rooms.get(room)
+        if found is not None:
+            found.remote_source_gone(participant, layer, id)
+
+    async def remote_leave(self, room: str, participant: str) -> None:
+        found = self.rooms.get(room)
+        if found is not None and participant in found.members and found.members[participant].remote:
+            await found.leave(participant)
 
     async def close_room(self, room: str) -> None:
         found = self.rooms.pop(room, None)
@@ -144,6 +174,8 @@ class Worker:
             "keyframe_requests": forwarding.Stats.keyframe_requests,
             "forwarded_packets": adapter.Counters.packets,
             "direct_packets": adapter.Counters.direct,
+            "relayed_out": self.relay.sent if self.relay else 0,
+            "relayed_in": self.relay.received if self.relay else 0,
         }
 
     # -- statistics ------------------------------------------------------------
@@ -198,13 +230,14 @@ async def serve(config: MediaConfig) -> None:
         out.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
         out.flush()
 
-    worker = Worker(config, send)
+    relay = await Relay.open()
+    worker = Worker(config, send, relay)
     this = asyncio.current_task()
     this._giaoban_worker = True  # type: ignore[union-attr]
     reporter = asyncio.ensure_future(worker.report())
     reporter._giaoban_worker = True  # type: ignore[attr-defined]
     pending: set[asyncio.Task[None]] = set()
-    send({"event": "ready", "pid": os.getpid()})
+    send({"event": "ready", "pid": os.getpid(), "relay": relay.port})
     while True:
         try:
             line = await reader.readline()
@@ -226,6 +259,7 @@ async def serve(config: MediaConfig) -> None:
         task.add_done_callback(pending.discard)
     reporter.cancel()
     await worker.close()
+    relay.close()
 
 
 def quiet_garbage_collector() -> None:

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     heartbeat: int = Field(default=15, ge=1)  # seconds; a connection silent for 3 of them is closed
     # The media plane (media/, SFU worker processes)
     sfu_workers: int = Field(default=1, ge=1, le=64)
+    sfu_room_spread: int = Field(default=100, ge=0, le=10_000)  # a room's participants per worker before it spreads (0: never)
     sfu_video_codec: str = "VP8"  # VP8 | H264: what every publisher and subscriber uses
     media_addresses: str = ""  # local addresses offered as ICE candidates, comma-separated; empty: every non-loopback one
     media_announced_address: str = ""  # public address put in their place (1:1 NAT)
@@ -130,7 +131,7 @@ class Settings(BaseSettings):
 
     def media_config(self) -> MediaConfig:
         return MediaConfig(
-            workers=self.sfu_workers, addresses=_split(self.media_addresses),
+            workers=self.sfu_workers, room_spread=self.sfu_room_spread, addresses=_split(self.media_addresses),
             announced_address=self.media_announced_address.strip(), remote_networks=_split(self.media_remote_networks),
             video_codec=self.sfu_video_codec,
         )

@@ -61,6 +61,8 @@ def test_serve_refuses_a_database_that_still_has_demo_accounts(
     ("GIAOBAN_MEDIA_ANNOUNCED_ADDRESS", "gov.vn"),
     ("GIAOBAN_MEDIA_REMOTE_NETWORKS", "10.0.0.0/33"),
     ("GIAOBAN_SFU_VIDEO_CODEC", "VP9"),
+    ("GIAOBAN_SFU_ROOM_SPREAD", "-1"),
+    ("GIAOBAN_SFU_WORKERS", "0"),
     ("GIAOBAN_ICE_SERVERS", '[{"url": "turn:x"}]'),
     ("GIAOBAN_ICE_SERVERS", "not json"),
 ])
