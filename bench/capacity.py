@@ -15,8 +15,8 @@ second, and receive the full video and the audio without decoding (``bench/loadg
 gaps, or video frames that never arrived) is not run at larger N.
 
 Per run, over the window: the SFU's CPU (% of one core, summed over its processes: our SFU
-workers, the janus process; our web process apart), forwarded packets per second (our worker's
-``debug`` op, Janus's admin API), CPU µs per forwarded packet, receiver loss (sequence gaps per
+workers, the janus process; our web process apart), forwarded packets per second (our workers'
+``counters`` op, Janus's admin API), CPU µs per forwarded packet, receiver loss (sequence gaps per
 SSRC: expected vs received), the presenter → receiver latency p50/p95 (the monotonic clock stamp
 the presenter puts at the end of each full-layer frame), join time p95 (signalling start → first
 media packet), the SFU's memory (RSS, summed), the load generator's own CPU (a warning when one of

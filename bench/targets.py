@@ -6,7 +6,7 @@ details, the SFU's processes (CPU, memory) and its count of forwarded packets.
   SFU workers as child processes) with a fresh copy of a demo database; a meeting chaired by
   ``lanhdao`` inviting one ward room per receiver (wards first, then other units, then — past the
   unit map — person accounts the benchmark adds to its database). Forwarded packets: the SFU
-  worker's ``debug`` op (``forwarded_packets``). SFU processes: every process below this one that
+  workers' ``counters`` op (``forwarded_packets``, summed over the room's workers). SFU processes: every process below this one that
   is not the load generator's (the supervisor's workers).
 - ``JanusTarget``: Debian's Janus (``bench.janus``, admin API on) with a VideoRoom room for the
   presenter and every receiver's audio-only feed. Forwarded packets: the sum of every handle's
@@ -124,8 +124,8 @@ class GiaoBan:
 
     def forwarded_packets(self) -> tuple[int, float]:
         """(packets forwarded so far, when they were read)."""
-        debug = self.live.run(self.live.hub.media.debug(self.room))
-        return int(debug["forwarded_packets"]), time.monotonic()
+        counters = self.live.run(self.live.hub.media.counters(self.room))  # every SFU worker of the room
+        return int(counters["forwarded_packets"]), time.monotonic()
 
     def stop(self) -> None:
         if self._serving is not None:

@@ -6,8 +6,9 @@ them once: A's ``Source`` gets a ``RelaySink`` per worker, B holds a plain ``Sou
 same participant and layer) fed by the datagrams, and B's keyframe requests travel back the same
 way. Which sources exist where is said by the supervisor, not here.
 
-A datagram is a 14-byte header — kind (media or keyframe request), the source's id on its home
-worker, sequence number, timestamp, marker, RFC 6464 level (127: none) — then the payload. Plain
+A datagram is an 18-byte header — kind (media or keyframe request), the source's id (its home
+worker's relay port in the high 32 bits: unique on the machine), sequence number, timestamp,
+marker, RFC 6464 level (255: none) — then the payload. Plain
 RTP fields, no SRTP: it never leaves the machine's loopback interface.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 from media.forwarding import Source
 from media.rtp import Packet
 
-HEADER = struct.Struct("!BIHIBB")  # kind, source id, seq, timestamp, marker, level
+HEADER = struct.Struct("!BQHIBB")  # kind, source id, seq, timestamp, marker, level
 MEDIA, KEYFRAME = 1, 2
 NO_LEVEL = 0xFF
 
@@ -39,10 +40,11 @@ class Relay(asyncio.DatagramProtocol):
         self._ids = 0
 
     def register(self, source: Source) -> int:
-        """An id for a local source other workers will receive (unique in this worker)."""
+        """An id for a local source other workers will receive (unique on this machine)."""
         self._ids += 1
-        self.outbound[self._ids] = source
-        return self._ids
+        source_id = (self.port << 32) | self._ids
+        self.outbound[source_id] = source
+        return source_id
 
     @classmethod
     async def open(cls) -> Relay:

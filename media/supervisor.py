@@ -64,6 +64,7 @@ class Supervisor:
         self._workers: dict[int, _Worker] = {}
         self._rooms: dict[str, list[int]] = {}  # room → the workers holding it, its home first
         self._members: dict[tuple[str, str], int] = {}  # (room, participant) → worker
+        self._placing: dict[str, asyncio.Lock] = {}
         self._ids = itertools.count(1)
         self._starting: dict[int, asyncio.Task[_Worker]] = {}
         self._closing = False
@@ -74,14 +75,22 @@ class Supervisor:
     # -- the typed interface ----------------------------------------------------
     async def join(self, room: str, participant: str, *, muted: bool = False, echo: bool = False) -> None:
         """``echo``: the room is a connection test, where each participant also receives itself."""
-        index = await self._place(room, participant, echo)
-        await self._call_on(index, "join", room=room, participant=participant, muted=muted, echo=echo)
-        if (room, participant) not in self._members:
-            self._members[room, participant] = index
-            worker = self._workers.get(index)
-            if worker is not None:
+        lock = self._placing.setdefault(room, asyncio.Lock())
+        async with lock:  # one placement at a time per room: joins come in bursts
+            known = self._members.get((room, participant))
+            index = known if known is not None else await self._place(room, echo)
+            worker = await self._worker(index)
+            if known is None:
+                self._members[room, participant] = index
                 worker.participants[room] = worker.participants.get(room, 0) + 1
                 worker.rooms.add(room)
+        try:
+            await self._call_on(index, "join", room=room, participant=participant, muted=muted, echo=echo)
+        except MediaError:
+            if known is None and self._members.get((room, participant)) == index:
+                del self._members[room, participant]
+                worker.participants[room] = max(0, worker.participants.get(room, 1) - 1)
+            raise
 
     async def publish(self, room: str, participant: str, stream: str, sdp: str, tracks: dict[str, str]) -> str:
         result = await self._call(room, participant, "publish", stream=stream, sdp=sdp, tracks=tracks)
@@ -129,15 +138,28 @@ class Supervisor:
                     self._send_nowait(other, "unlink", room=room, worker=index)
                 if not holders:
                     self._rooms.pop(room, None)
+                    self._placing.pop(room, None)
         return dict(summary or {})
 
     async def debug(self, room: str) -> dict[str, Any]:
         """The diagnostics of the worker holding ``room`` (its home; tests read them)."""
         return dict(await self._call_on(await self._home(room), "debug"))
 
+    async def counters(self, room: str) -> dict[str, int]:
+        """The packet counters of every worker holding part of ``room``, summed (benchmarks)."""
+        total: dict[str, int] = {}
+        for index in list(self._rooms.get(room) or [await self._home(room)]):
+            for name, value in (await self._call_on(index, "counters")).items():
+                total[name] = total.get(name, 0) + int(value)
+        return total
+
     def worker_pid(self, room: str) -> int | None:
         worker = self._workers.get((self._rooms.get(room) or [-1])[0])
         return worker.process.pid if worker else None
+
+    def placement(self, room: str) -> dict[str, int]:
+        """Which worker (by index) each participant of ``room`` is connected to."""
+        return {participant: index for (r, participant), index in self._members.items() if r == room}
 
     def worker_pids(self, room: str) -> list[int]:
         """Every worker process holding part of ``room``."""
@@ -186,24 +208,25 @@ class Supervisor:
             holders = self._rooms[room] = [min(range(self.config.workers), key=self._load)]
         return holders[0]
 
-    async def _place(self, room: str, participant: str, echo: bool) -> int:
+    async def _place(self, room: str, echo: bool) -> int:
         """The worker for a participant joining ``room``: where the room is, while it has fewer
         than ``room_spread`` participants there; else a worker the room is not on yet."""
-        known = self._members.get((room, participant))
-        if known is not None:
-            return known
         home = await self._home(room)
         holders = self._rooms[room]
         spread = self.config.room_spread
         if echo or spread <= 0:
             return home
-        for index in holders:
+
+        def count(index: int) -> int:
             worker = self._workers.get(index)
-            if worker is None or worker.participants.get(room, 0) < spread:
+            return worker.participants.get(room, 0) if worker else 0
+
+        for index in holders:
+            if count(index) < spread:
                 return index
         others = [i for i in range(self.config.workers) if i not in holders]
         if not others:
-            return min(holders, key=lambda i: self._workers[i].participants.get(room, 0) if i in self._workers else 0)
+            return min(holders, key=count)
         index = min(others, key=self._load)
         await self._link(room, index)
         return index

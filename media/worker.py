@@ -55,7 +55,7 @@ class Worker:
             "close_room": self.close_room, "debug": self.debug, "ping": self.ping,
             "link": self.link, "unlink": self.unlink, "remote_member": self.remote_member,
             "remote_source": self.remote_source, "remote_source_gone": self.remote_source_gone,
-            "remote_leave": self.remote_leave,
+            "remote_leave": self.remote_leave, "counters": self.counters,
         }
         self.baseline_sockets = open_sockets()  # stdin/stdout may be socket pairs
 
@@ -158,6 +158,17 @@ class Worker:
         self.locks.pop(room, None)
         if found is not None:
             await found.close()
+
+    async def counters(self) -> dict[str, int]:
+        """The packet counters alone: cheap enough to read around a measuring window."""
+        return {
+            "forwarded_packets": adapter.Counters.packets,
+            "retransmitted": adapter.Counters.retransmitted,
+            "dropped_packets": adapter.Counters.dropped,
+            "direct_packets": adapter.Counters.direct,
+            "relayed_out": self.relay.sent if self.relay else 0,
+            "relayed_in": self.relay.received if self.relay else 0,
+        }
 
     async def debug(self) -> dict[str, Any]:
         """What this process holds: the leak and no-codec checks read it."""

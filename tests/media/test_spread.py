@@ -97,3 +97,18 @@ def test_a_dead_worker_closes_the_spread_room_everywhere_and_everyone_rejoins(li
             assert other not in live.hub.media.worker_pids(room)
 
     asyncio.run(scenario())
+
+
+def test_a_burst_of_joins_spreads_evenly_without_linking_a_worker_twice(live_spread: Live, clips: Clips) -> None:
+    live = live_spread
+    meeting = live.meeting(users=PEOPLE)
+
+    async def scenario() -> None:
+        async with joined(live, meeting, clips, "lanhdao", *PEOPLE) as clients:
+            await asyncio.gather(*(c.publish(None, layers=(), audio="silent") for c in clients))  # joins at once
+            room = room_of(clients[0])
+            pids = live.hub.media.worker_pids(room)
+            assert len(pids) == 2 and len(set(pids)) == 2, pids
+            assert sorted(live.hub.media.placement(room).values()) == [0, 0, 1, 1]  # two per worker
+
+    asyncio.run(scenario())
