@@ -183,10 +183,7 @@ class Worker:
             "codec_contexts": adapter.live_codec_contexts(),
             "codec_attempts": adapter.Counters.codec_attempts,
             "keyframe_requests": forwarding.Stats.keyframe_requests,
-            "forwarded_packets": adapter.Counters.packets,
-            "direct_packets": adapter.Counters.direct,
-            "relayed_out": self.relay.sent if self.relay else 0,
-            "relayed_in": self.relay.received if self.relay else 0,
+            **(await self.counters()),
         }
 
     # -- statistics ------------------------------------------------------------
