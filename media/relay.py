@@ -36,7 +36,8 @@ class Relay(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.inbound: dict[int, tuple[Source, Callable[..., Packet], Callable[[int], None] | None]] = {}
         self.outbound: dict[int, Source] = {}  # this worker's sources others receive, by id
-        self.received = self.sent = 0
+        self.received = self.sent = self.refused = 0
+        self.peers: set[int] = set()  # the relay ports of the workers this one is linked with
         self._ids = 0
 
     def register(self, source: Source) -> int:
@@ -66,10 +67,16 @@ class Relay(asyncio.DatagramProtocol):
 
     # -- receiving -------------------------------------------------------------------
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        if len(data) < HEADER.size:
+        # Only from a linked worker's relay socket (another local process cannot take its port),
+        # and media only from the worker its source id names.
+        if len(data) < HEADER.size or addr[0] != "127.0.0.1" or addr[1] not in self.peers:
+            self.refused += 1
             return
         kind, source_id, seq, timestamp, marker, level = HEADER.unpack_from(data)
         if kind == MEDIA:
+            if source_id >> 32 != addr[1]:
+                self.refused += 1
+                return
             found = self.inbound.get(source_id)
             if found is None:
                 return

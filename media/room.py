@@ -343,6 +343,8 @@ class Room:
         if worker in self.links:
             return
         self.links[worker] = address
+        if self.relay is not None:
+            self.relay.peers.add(address[1])
         for member in self.members.values():
             if member.remote:
                 continue

@@ -34,6 +34,8 @@ async def settle(check: object, timeout: float = 2.0) -> None:
 def test_packets_and_keyframe_requests_cross_between_workers() -> None:
     async def scenario() -> None:
         home, other = await Relay.open(), await Relay.open()
+        home.peers.add(other.port)  # what Room.link does
+        other.peers.add(home.port)
         try:
             camera = Source("p1", "camera", "video")
             asked: list[bool] = []
@@ -78,10 +80,22 @@ def test_packets_and_keyframe_requests_cross_between_workers() -> None:
             camera.push(vp8_packet(4243, 93_000, 1, payload))
             await asyncio.sleep(0.1)
             assert len(seen.packets) == 1
-            # Short or unknown datagrams are dropped.
+            # Short datagrams, and any from a socket that is not a linked worker's, are refused.
             assert home.transport is not None
+            refused = other.refused
             home.transport.sendto(b"\x01short", ("127.0.0.1", other.port))
-            await asyncio.sleep(0.05)
+            stranger = await Relay.open()
+            try:
+                stranger.peers.add(other.port)
+                forged = RelaySink(stranger, voice_id, ("127.0.0.1", other.port))  # claims home's source
+                muted[0] = False
+                forged.offer(voice, audio_packet(3, 2880, 0, b"\xfc\x03"))
+                other.peers.add(stranger.port)  # even linked, it may not speak for home's sources
+                forged.offer(voice, audio_packet(4, 3840, 0, b"\xfc\x04"))
+                await settle(lambda: other.refused >= refused + 3)
+            finally:
+                stranger.close()
+            assert other.refused == refused + 3 and len(heard_packets.packets) == 1
         finally:
             home.close()
             other.close()
