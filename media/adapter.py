@@ -37,7 +37,18 @@ from aiortc.rtcdtlstransport import RtpRouter
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpByePacket,
+    RtcpPsfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
 
 from media.rtp import MID_URI, mid_extension, one_byte_element, payload_bounds, rtx_payload
 
@@ -270,8 +281,9 @@ class PacketOutput:
 
     def __init__(self, sender: RTCRtpSender, on_ready: Callable[[], None] = lambda: None) -> None:
         self.ready = False
-        self.sent = 0
+        self.sent = self.octets = 0
         self.retransmitted = 0
+        self._ntp = self._rtp_timestamp = 0
         self._sender = sender
         self._on_ready = on_ready
         self._parameters: RTCRtpSendParameters | None = None
@@ -296,6 +308,7 @@ class PacketOutput:
 
         sender.send = send  # type: ignore[method-assign]
         sender._run_rtp = self._run  # type: ignore[method-assign]
+        sender._run_rtcp = self._run_rtcp  # type: ignore[method-assign]
         sender._retransmit = self._retransmit  # type: ignore[method-assign]
 
     async def _run(self, codec: RTCRtpCodecParameters) -> None:
@@ -322,18 +335,50 @@ class PacketOutput:
             self.ready = False
             sender._RTCRtpSender__rtp_exited.set()  # type: ignore[attr-defined]
 
+    async def _run_rtcp(self) -> None:
+        """Takes the place of the sender's RTCP task: aiortc's, but a sender report (and SDES)
+        only when packets went out since the last one — most of a subscriber's slots are idle
+        at any time — with this output's counts."""
+        sender = self._sender
+        sender._RTCRtpSender__rtcp_started.set()  # type: ignore[attr-defined]
+        reported = 0
+        try:
+            while True:
+                await asyncio.sleep(0.5 + random.random())  # RFC 3550's randomised interval
+                if self.sent == reported:
+                    continue
+                reported = self.sent
+                self._sync_counts()
+                info = RtcpSenderInfo(ntp_timestamp=self._ntp, rtp_timestamp=self._rtp_timestamp,
+                                      packet_count=self.sent & 0xFFFFFFFF, octet_count=self.octets & 0xFFFFFFFF)
+                packets: list[Any] = [RtcpSrPacket(ssrc=sender._ssrc, sender_info=info)]
+                sender._RTCRtpSender__lsr = (self._ntp >> 16) & 0xFFFFFFFF  # type: ignore[attr-defined]  # for the RTT
+                sender._RTCRtpSender__lsr_time = time.time()  # type: ignore[attr-defined]
+                cname = sender._RTCRtpSender__cname  # type: ignore[attr-defined]
+                if cname is not None:
+                    packets.append(RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=sender._ssrc, items=[(1, cname.encode())])]))
+                await sender._send_rtcp(packets)
+        except asyncio.CancelledError:
+            pass
+        await sender._send_rtcp([RtcpByePacket(sources=[sender._ssrc])])
+        sender._RTCRtpSender__rtcp_exited.set()  # type: ignore[attr-defined]
+
+    def _sync_counts(self) -> None:
+        """What the sender's statistics read (``getStats``, receiver reports' packetsReceived)."""
+        sender = self._sender
+        sender._RTCRtpSender__packet_count = self.sent  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count = self.octets  # type: ignore[attr-defined]
+
     def send(self, marker: int, seq: int, timestamp: int, payload: bytes) -> None:
         header = _HEADER.pack(self._first, (marker << 7) | self._payload_type, seq, timestamp, self._sender._ssrc) + self._ext
         self._headers[seq % HISTORY] = header
         self._payloads[seq % HISTORY] = payload
         self._transmit(header + payload)
-        sender = self._sender
-        sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]  # for sender reports
-        sender._RTCRtpSender__octet_count += len(payload)  # type: ignore[attr-defined]
-        if marker or self._audio:
-            sender._RTCRtpSender__ntp_timestamp = int((time.time() + _NTP_EPOCH_OFFSET) * (1 << 32))  # type: ignore[attr-defined]
-            sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
         self.sent += 1
+        self.octets += len(payload)
+        if marker or self._audio:  # a frame's last packet: the instant its sender report pairs
+            self._ntp = int((time.time() + _NTP_EPOCH_OFFSET) * (1 << 32))
+            self._rtp_timestamp = timestamp
         Counters.packets += 1
         Counters.bytes += len(payload)
 

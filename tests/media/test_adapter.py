@@ -45,6 +45,7 @@ from aiortc.rtp import (
     RtcpReceiverInfo,
     RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSrPacket,
     RtpPacket,
 )
 
@@ -171,8 +172,8 @@ def test_private_names_still_exist() -> None:
     assert callable(sender._send_keyframe)
     for name in ("remote_bitrate_estimator", "codecs", "remote_streams", "rtx_ssrc", "nack_generator"):
         assert hasattr(receiver, f"_RTCRtpReceiver__{name}"), name
-    for name in ("rtp_started", "rtp_exited", "rtx_payload_type", "packet_count", "octet_count", "ntp_timestamp",
-                 "rtp_timestamp"):
+    for name in ("rtp_started", "rtp_exited", "rtcp_started", "rtcp_exited", "rtx_payload_type", "packet_count",
+                 "octet_count", "lsr", "lsr_time", "cname", "stats"):
         assert hasattr(sender, f"_RTCRtpSender__{name}"), name
     assert inspect.iscoroutinefunction(RTCRtpReceiver._send_rtcp_nack)
     # The module-level names install() replaces are the ones the classes look up at run time,
@@ -182,8 +183,8 @@ def test_private_names_still_exist() -> None:
     assert "self._send_keyframe()" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
     assert "await self._retransmit(seq)" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
     assert "self._run_rtp(parameters.codecs[0])" in inspect.getsource(RTCRtpSender.send)
-    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
-    assert "self.__packet_count" in rtcp and "self.__ntp_timestamp" in rtcp
+    assert "self._run_rtcp()" in inspect.getsource(RTCRtpSender.send)
+    assert "self.__lsr == report.lsr" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)  # the RTT we feed
 
 
 # -- the sender seam: PacketOutput ------------------------------------------------------------
@@ -270,8 +271,19 @@ def test_a_packet_output_sends_rewritten_packets_and_answers_nacks_over_rtx() ->
         assert (packet.payload_type, packet.marker, packet.sequence_number, packet.timestamp, packet.ssrc) == (
             VP8_PT, 1, 1000, 5555, sender._ssrc)
         assert packet.extensions.mid == "3" and packet.payload == b"payload-1000"
+        # Its RTCP task sends a sender report with these counts (and none while nothing is sent).
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            reports = [p for data in dtls.sent for p in RtcpPacket.parse(data) if isinstance(p, RtcpSrPacket)]
+            if reports:
+                break
+        assert len(reports) == 1 and reports[0].ssrc == sender._ssrc
+        assert (reports[0].sender_info.packet_count, reports[0].sender_info.octet_count) == (2, 24)
+        assert reports[0].sender_info.rtp_timestamp == 5555
         stats = [s for s in (await sender.getStats()).values() if s.type == "outbound-rtp"]
-        assert stats[0].packetsSent == 2 and stats[0].bytesSent == 24  # what sender reports carry
+        assert stats[0].packetsSent == 2 and stats[0].bytesSent == 24
+        await asyncio.sleep(1.6)  # at least one more interval, nothing sent: no second report
+        assert len([p for data in dtls.sent for p in RtcpPacket.parse(data) if isinstance(p, RtcpSrPacket)]) == 1
         # The subscriber's receiver report, as the SFU's statistics read it.
         assert adapter.receiver_report(sender) is None
         report = RtcpReceiverInfo(ssrc=sender._ssrc, fraction_lost=0, packets_lost=1, highest_sequence=1001,
