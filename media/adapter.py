@@ -78,8 +78,8 @@ def _no_decoder(*args: object) -> NoReturn:
 
 
 def _no_decoder_worker(*args: object) -> None:
-    """Stands in for aiortc's decoder thread body: the thread starts and ends at once; frames go
-    to the tap instead (see ``tap_receiver``)."""
+    """Stands in for aiortc's decoder thread body: the thread starts and ends at once; packets go
+    to the SFU instead (see ``tap_packets``)."""
 
 
 _STOCK_ROUTE_RTP = RtpRouter.route_rtp
