@@ -400,6 +400,7 @@ class Supervisor:
             self._totals[name] += int(worker.stats.get(name, 0))
         rooms = sorted(worker.rooms)
         for room in rooms:  # the room's parts on other workers go too: everyone rejoins
+            self._placing.pop(room, None)
             for other in self._rooms.pop(room, []):
                 if other != worker.index and other in self._workers:
                     self._workers[other].participants.pop(room, None)
