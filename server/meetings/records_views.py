@@ -44,7 +44,8 @@ def record_url(meeting_id: int, original_start: dt.datetime) -> str:
     return f"/meetings/{meeting_id}/occurrences/{quote(iso(original_start), safe='')}/record"
 
 
-def _where(request: Request) -> tuple[int, dt.datetime]:
+def occurrence_in(request: Request) -> tuple[int, dt.datetime]:
+    """The meeting id and occurrence (original start) an occurrence page's path names."""
     raw = str(request.path_params["id"])
     if not raw.isdigit():
         raise InvalidInput(N_("Some fields are invalid."), fields={"id": N_("Must be a whole number.")})
@@ -114,7 +115,7 @@ def _minutes_form(m: MinutesView) -> dict[str, Any]:
 
 async def record_page(request: Request) -> Response:
     user = page_user(request)
-    meeting_id, original = _where(request)
+    meeting_id, original = occurrence_in(request)
     state = app_state(request)
     translations = current_translations.get()
     if request.method == "GET":
@@ -181,13 +182,13 @@ def _print(session: Session, viewer: User, meeting_id: int, original: dt.datetim
 async def print_page(request: Request) -> Response:
     """The minutes as a print-ready A4 document (its own style sheet, no site chrome)."""
     user = page_user(request)
-    meeting_id, original = _where(request)
+    meeting_id, original = occurrence_in(request)
     state = app_state(request)
     context = await state.db.run(_print, user, meeting_id, original, current_translations.get())
     return state.pages.render(request, "meetings/record_print.html", context)
 
 
-def _cell(value: str) -> str:
+def csv_cell(value: str) -> str:
     """A cell Excel will not read as a formula."""
     return f"'{value}" if value.startswith(FORMULA_START) else value
 
@@ -198,7 +199,7 @@ def attendance_csv_bytes(roll: list[Attendance], translations: Translations) -> 
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([render(t, translations) for t in (N_("Unit code"), N_("Unit name"), N_("Belongs to"), N_("Status"), N_("Reason"))])
     for a in roll:
-        writer.writerow([_cell(a.code), _cell(a.name), _cell(a.parent_name), render(a.label, translations), _cell(a.reason)])
+        writer.writerow([csv_cell(a.code), csv_cell(a.name), csv_cell(a.parent_name), render(a.label, translations), csv_cell(a.reason)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -209,7 +210,7 @@ def _csv(session: Session, viewer: User, meeting_id: int, original: dt.datetime)
 
 async def attendance_csv(request: Request) -> Response:
     user = page_user(request)
-    meeting_id, original = _where(request)
+    meeting_id, original = occurrence_in(request)
     roll, current = await app_state(request).db.run(_csv, user, meeting_id, original)
     day = current.start.astimezone(LOCAL).strftime("%Y-%m-%d")
     return Response(attendance_csv_bytes(roll, current_translations.get()), media_type="text/csv; charset=utf-8", headers={
@@ -296,7 +297,7 @@ def _put_roll(session: Session, actor: User, meeting_id: int, original: dt.datet
 
 async def api_roll_call(request: Request) -> Response:
     user = api_user(request)
-    meeting_id, original = _where(request)
+    meeting_id, original = occurrence_in(request)
     db = app_state(request).db
     if request.method == "GET":
         return JSONResponse(await db.run(_get_roll, user, meeting_id, original))
@@ -319,7 +320,7 @@ def _put_minutes(session: Session, actor: User, meeting_id: int, original: dt.da
 
 async def api_minutes(request: Request) -> Response:
     user = api_user(request)
-    meeting_id, original = _where(request)
+    meeting_id, original = occurrence_in(request)
     db = app_state(request).db
     translations = current_translations.get()
     if request.method == "GET":

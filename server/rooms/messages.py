@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -30,12 +30,10 @@ class SignalError(Exception):
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    type: str
-    kind: ClassVar[str]
+    type: str  # each subclass narrows it to its own Literal, which names it in MESSAGES
 
 
 class Join(Message):
-    kind = "join"
     type: Literal["join"]
     protocol: Literal[1]
     thumbnails: int = Field(default=4, ge=0, le=8)
@@ -45,7 +43,6 @@ class Join(Message):
 
 
 class Publish(Message):
-    kind = "publish"
     type: Literal["publish"]
     stream: Stream
     sdp: Sdp
@@ -53,24 +50,20 @@ class Publish(Message):
 
 
 class Unpublish(Message):
-    kind = "unpublish"
     type: Literal["unpublish"]
     stream: Stream
 
 
 class Subscribe(Message):
-    kind = "subscribe"
     type: Literal["subscribe"]
 
 
 class SubscribeAnswer(Message):
-    kind = "subscribe_answer"
     type: Literal["subscribe_answer"]
     sdp: Sdp
 
 
 class Update(Message):
-    kind = "update"
     type: Literal["update"]
     muted: bool | None = None
     camera: bool | None = None
@@ -79,25 +72,21 @@ class Update(Message):
 
 
 class Quality(Message):
-    kind = "quality"
     type: Literal["quality"]
     weak_line: bool
     audio_only: bool = False
 
 
 class Chat(Message):
-    kind = "chat"
     type: Literal["chat"]
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
 class Ping(Message):
-    kind = "ping"
     type: Literal["ping"]
 
 
 class Leave(Message):
-    kind = "leave"
     type: Literal["leave"]
 
 
@@ -109,61 +98,52 @@ class Moderation(Message):
 
 
 class Mute(Moderation):
-    kind = "mute"
     type: Literal["mute"]
     participant_id: ParticipantId | None = None  # None with all: everyone but the sender
     all: bool = False
 
 
 class AskUnmute(Moderation):
-    kind = "ask_unmute"
     type: Literal["ask_unmute"]
     participant_id: ParticipantId
 
 
 class LowerHand(Moderation):
-    kind = "lower_hand"
     type: Literal["lower_hand"]
     participant_id: ParticipantId | None = None
     all: bool = False
 
 
 class Floor(Moderation):
-    kind = "floor"
     type: Literal["floor"]
     participant_id: ParticipantId | None  # None: take the floor back
 
 
 class Remove(Moderation):
-    kind = "remove"
     type: Literal["remove"]
     participant_id: ParticipantId
 
 
 class Lock(Moderation):
-    kind = "lock"
     type: Literal["lock"]
     locked: bool
 
 
 class Admit(Moderation):
-    kind = "admit"
     type: Literal["admit"]
     participant_id: ParticipantId
 
 
 class Deny(Moderation):
-    kind = "deny"
     type: Literal["deny"]
     participant_id: ParticipantId
 
 
 class End(Moderation):
-    kind = "end"
     type: Literal["end"]
 
 
-MESSAGES: dict[str, type[Message]] = {m.kind: m for m in (
+MESSAGES: dict[str, type[Message]] = {get_args(m.model_fields["type"].annotation)[0]: m for m in (
     Join, Publish, Unpublish, Subscribe, SubscribeAnswer, Update, Quality, Chat, Ping, Leave,
     Mute, AskUnmute, LowerHand, Floor, Remove, Lock, Admit, Deny, End,
 )}

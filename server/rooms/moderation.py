@@ -26,7 +26,7 @@ def _target(conn: Connection, participant_id: str | None, ref: str) -> Peer:
 
 def _one_or_all(message: Mute | LowerHand) -> None:
     if message.all == (message.participant_id is not None):
-        raise SignalError("invalid", N_("Name one participant, or say all."), fields={"participant_id": N_("Name one participant, or say all.")}, ref=message.kind)
+        raise SignalError("invalid", N_("Name one participant, or say all."), fields={"participant_id": N_("Name one participant, or say all.")}, ref=message.type)
 
 
 def _updated(conn: Connection, peer: Peer) -> None:
@@ -48,21 +48,21 @@ async def mute(conn: Connection, message: Mute) -> None:
     if message.all:
         targets = [p for p in conn.hub.participants(conn.peer.admission.room) if p is not conn.peer and not p.muted]
         if not targets:
-            raise SignalError("unchanged", N_("Everyone is already muted."), ref=message.kind)
+            raise SignalError("unchanged", N_("Everyone is already muted."), ref=message.type)
         for target in targets:
             await _mute_one(conn, target, by)
         return
-    target = _target(conn, message.participant_id, message.kind)
+    target = _target(conn, message.participant_id, message.type)
     if target.muted:
-        raise SignalError("unchanged", N_("{name} is already muted.", name=target.admission.name), ref=message.kind)
+        raise SignalError("unchanged", N_("{name} is already muted.", name=target.admission.name), ref=message.type)
     await _mute_one(conn, target, by)
 
 
 async def ask_unmute(conn: Connection, message: AskUnmute) -> None:
     assert conn.peer is not None
-    target = _target(conn, message.participant_id, message.kind)
+    target = _target(conn, message.participant_id, message.type)
     if not target.muted:
-        raise SignalError("unchanged", N_("{name} is not muted.", name=target.admission.name), ref=message.kind)
+        raise SignalError("unchanged", N_("{name} is not muted.", name=target.admission.name), ref=message.type)
     target.send({"type": "unmute_request", "by": conn.peer.admission.name})
 
 
@@ -72,10 +72,10 @@ async def lower_hand(conn: Connection, message: LowerHand) -> None:
     if message.all:
         targets = [p for p in conn.hub.participants(conn.peer.admission.room) if p.hand]
     else:
-        target = _target(conn, message.participant_id, message.kind)
+        target = _target(conn, message.participant_id, message.type)
         targets = [target] if target.hand else []
     if not targets:
-        raise SignalError("unchanged", N_("No hand is raised."), ref=message.kind)
+        raise SignalError("unchanged", N_("No hand is raised."), ref=message.type)
     for target in targets:
         target.hand = False
         _updated(conn, target)
@@ -85,11 +85,11 @@ async def floor(conn: Connection, message: Floor) -> None:
     assert conn.peer is not None
     room = conn.hub.rooms[conn.peer.admission.room]
     if message.participant_id is not None:
-        target = _target(conn, message.participant_id, message.kind)
+        target = _target(conn, message.participant_id, message.type)
         if not target.media_joined:
-            raise SignalError("unchanged", N_("{name} is not connected to the media yet.", name=target.admission.name), ref=message.kind)
+            raise SignalError("unchanged", N_("{name} is not connected to the media yet.", name=target.admission.name), ref=message.type)
     if room.floor == message.participant_id:
-        raise SignalError("unchanged", N_("Nothing changes: the floor is already so."), ref=message.kind)
+        raise SignalError("unchanged", N_("Nothing changes: the floor is already so."), ref=message.type)
     await conn.ensure_media()
     await conn.hub.media.pin(room.name, message.participant_id)
     room.floor = message.participant_id
@@ -98,10 +98,10 @@ async def floor(conn: Connection, message: Floor) -> None:
 
 async def remove(conn: Connection, message: Remove) -> None:
     assert conn.peer is not None
-    target = _target(conn, message.participant_id, message.kind)
+    target = _target(conn, message.participant_id, message.type)
     a = target.admission
     if target is conn.peer or a.role == "chair" or (a.moderates and conn.peer.admission.role != "chair"):
-        raise SignalError("forbidden", N_("The chair cannot be removed, and hosts only by the chair."), ref=message.kind)
+        raise SignalError("forbidden", N_("The chair cannot be removed, and hosts only by the chair."), ref=message.type)
     await conn.state.db.run(service.remove_person, a.meeting_id, a.occurrence, a.person)
     target.send({"type": "removed", "by": conn.peer.admission.name})
     target.disconnect(4010)
@@ -112,7 +112,7 @@ async def lock(conn: Connection, message: Lock) -> None:
     a = conn.peer.admission
     state = await conn.state.db.run(service.state, a.meeting_id, a.occurrence)
     if state.locked == message.locked:
-        raise SignalError("unchanged", N_("The meeting is already locked.") if message.locked else N_("The meeting is not locked."), ref=message.kind)
+        raise SignalError("unchanged", N_("The meeting is already locked.") if message.locked else N_("The meeting is not locked."), ref=message.type)
     await conn.state.db.run(service.set_locked, a.meeting_id, a.occurrence, message.locked)
     conn.hub.broadcast(a.room, {"type": "room_state", "locked": message.locked, "by": a.name})
 
@@ -127,7 +127,7 @@ def _waiting(conn: Connection, participant_id: str, ref: str) -> Peer:
 
 async def admit(conn: Connection, message: Admit) -> None:
     assert conn.peer is not None
-    waiting = _waiting(conn, message.participant_id, message.kind)
+    waiting = _waiting(conn, message.participant_id, message.type)
     a = waiting.admission
     room = conn.hub.rooms[a.room]
     room.lobby.pop(waiting.id, None)
@@ -138,7 +138,7 @@ async def admit(conn: Connection, message: Admit) -> None:
 
 
 async def deny(conn: Connection, message: Deny) -> None:
-    waiting = _waiting(conn, message.participant_id, message.kind)
+    waiting = _waiting(conn, message.participant_id, message.type)
     room = conn.hub.rooms[waiting.admission.room]
     room.lobby.pop(waiting.id, None)
     assert conn.peer is not None

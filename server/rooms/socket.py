@@ -252,18 +252,18 @@ class Connection:
     async def dispatch(self, message: Message) -> None:
         assert self.peer is not None
         if not self.peer.joined and not isinstance(message, Join):
-            raise SignalError("not_joined", N_("Send join first."), ref=message.kind)
+            raise SignalError("not_joined", N_("Send join first."), ref=message.type)
         if self.peer.joined and isinstance(message, Join):
-            raise SignalError("already_joined", N_("You have already joined."), ref=message.kind)
+            raise SignalError("already_joined", N_("You have already joined."), ref=message.type)
         if self.peer.waiting and not isinstance(message, (Ping, Leave)):
-            raise SignalError("in_lobby", N_("Wait until the chair or a host lets you in."), ref=message.kind)
+            raise SignalError("in_lobby", N_("Wait until the chair or a host lets you in."), ref=message.type)
         if isinstance(message, Moderation) and not self.peer.admission.moderates:
             await self.refuse_command(message)
         try:
             await self.handlers[type(message)](message)
         except MediaError as exc:
             code = exc.code if exc.code in ("bad_sdp", "media_unavailable", "invalid") else "media_unavailable"
-            raise SignalError(code, N_("The media service refused: {reason}", reason=exc.message), ref=message.kind) from None
+            raise SignalError(code, N_("The media service refused: {reason}", reason=exc.message), ref=message.type) from None
 
     # -- handlers --------------------------------------------------------------------------
     async def on_join(self, message: Join) -> None:
@@ -324,12 +324,12 @@ class Connection:
     async def refuse_command(self, message: Message) -> None:
         assert self.peer is not None
         a = self.peer.admission
-        log.warning("refused %s from %s (%s) in room %s", message.kind, a.person, a.role, a.room)
+        log.warning("refused %s from %s (%s) in room %s", message.type, a.person, a.role, a.room)
         try:
-            await self.state.db.run(_audit_refusal, a, message.kind)
+            await self.state.db.run(_audit_refusal, a, message.type)
         except Exception:
             log.exception("auditing a refused command failed")
-        raise SignalError("forbidden", N_("Only the chair and the hosts may do this."), ref=message.kind)
+        raise SignalError("forbidden", N_("Only the chair and the hosts may do this."), ref=message.type)
 
     echo = False  # a connection test (EchoConnection): everyone receives themselves
 
@@ -371,7 +371,7 @@ class Connection:
         peer = self.peer
         assert peer is not None
         if not peer.media_joined:
-            raise SignalError("invalid", N_("Send subscribe first."), ref=message.kind)
+            raise SignalError("invalid", N_("Send subscribe first."), ref=message.type)
         await self.hub.media.answer(peer.admission.room, peer.id, message.sdp)
 
     async def on_update(self, message: Update) -> None:
@@ -436,7 +436,7 @@ class EchoConnection(Connection):
                    "heartbeat": self.settings.heartbeat})
 
     async def on_chat(self, message: Chat) -> None:
-        raise SignalError("invalid", N_("There is no chat in the connection test."), ref=message.kind)
+        raise SignalError("invalid", N_("There is no chat in the connection test."), ref=message.type)
 
 
 async def echo_socket(websocket: WebSocket) -> None:

@@ -18,7 +18,7 @@ from server.appstate import app_state
 from server.auth import page_user
 from server.i18n import N_, Translations, render
 from server.meetings import records
-from server.meetings.records_views import RECORD, _cell, _where, record_url
+from server.meetings.records_views import RECORD, csv_cell, occurrence_in, record_url
 from server.meetings.recurrence import LOCAL
 from server.rooms import service
 from server.rooms.models import RoomChat
@@ -47,7 +47,7 @@ def _report(session: Session, viewer: User, meeting_id: int, original: dt.dateti
 
 async def presence_page(request: Request) -> Response:
     user = page_user(request)
-    meeting_id, original = _where(request)
+    meeting_id, original = occurrence_in(request)
     state = app_state(request)
     context = await state.db.run(_report, user, meeting_id, original)
     return state.pages.render(request, "rooms/presence_print.html", context)
@@ -65,14 +65,14 @@ def presence_csv_rows(rows: list[dict[str, Any]], translations: Translations) ->
             N_("Stays"), N_("Round-trip time (ms)"), N_("Loss (per cent)")]
     out = [[render(h, translations) for h in head]]
     for r in rows:
-        out.append([_cell(r["unit"]), _cell(r["code"]), _cell(r["people"]), r["first_join"], r["last_leave"], str(r["minutes"]),
+        out.append([csv_cell(r["unit"]), csv_cell(r["code"]), csv_cell(r["people"]), r["first_join"], r["last_leave"], str(r["minutes"]),
                     str(r["stays"]), r["rtt"], r["loss"]])
     return out
 
 
 async def presence_csv(request: Request) -> Response:
     user = page_user(request)
-    meeting_id, original = _where(request)
+    meeting_id, original = occurrence_in(request)
     context = await app_state(request).db.run(_report, user, meeting_id, original)
     day = context["occurrence"].start.astimezone(LOCAL).strftime("%Y-%m-%d")
     return _csv_response(presence_csv_rows(context["rows"], current_translations.get()), f"tham-du-truc-tuyen-{meeting_id}-{day}.csv")
@@ -80,7 +80,7 @@ async def presence_csv(request: Request) -> Response:
 
 def chat_rows(chat: list[RoomChat], translations: Translations) -> list[list[str]]:
     out = [[render(h, translations) for h in (N_("Time"), N_("Name"), N_("Unit"), N_("Message"))]]
-    out += [[_local(c.at), _cell(c.name), _cell(c.unit_name), _cell(c.text)] for c in chat]
+    out += [[_local(c.at), csv_cell(c.name), csv_cell(c.unit_name), csv_cell(c.text)] for c in chat]
     return out
 
 
@@ -91,7 +91,7 @@ def _chat(session: Session, viewer: User, meeting_id: int, original: dt.datetime
 
 async def chat_csv(request: Request) -> Response:
     user = page_user(request)
-    meeting_id, original = _where(request)
+    meeting_id, original = occurrence_in(request)
     chat, day = await app_state(request).db.run(_chat, user, meeting_id, original)
     return _csv_response(chat_rows(chat, current_translations.get()), f"tro-chuyen-{meeting_id}-{day}.csv")
 
