@@ -29,6 +29,7 @@ the ratio ours/Janus of µs per packet for each N), and with ``--plot`` a PNG (`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import math
@@ -221,7 +222,7 @@ def _cell(value: Any, form: str) -> str:
 def table(records: list[dict[str, Any]]) -> str:
     rows = [[title for title, _, _ in COLUMNS]] + [[_cell(r.get(key), form) for _, key, form in COLUMNS] for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -241,11 +242,9 @@ def ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def machine() -> dict[str, Any]:
     model = ""
-    try:
+    with contextlib.suppress(OSError):
         model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                       if ln.startswith("model name")), "")
-    except OSError:
-        pass
     return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(), "python": platform.python_version()}
 
 

@@ -94,6 +94,8 @@ def bench_clips(build_dir: Path = BUILD_DIR) -> BenchClips:
 def _build(directory: Path) -> None:
     from tests.support.media_clips import (
         BRIGHTNESS as LUMA,
+    )
+    from tests.support.media_clips import (
         FRAME_SAMPLES,
         SAMPLE_RATE,
         ClipInfo,

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                           ("730 daily x 2000 booked, all in the series' hours", True)):
         existing = bookings(rng, inside_series_hours=inside)
         seconds, found = timed(
-            lambda: find_conflicts(candidate, existing, max_endpoints=MAX_ENDPOINTS, unit_names=unit_names, user_names=user_names),
+            lambda existing=existing: find_conflicts(candidate, existing, max_endpoints=MAX_ENDPOINTS, unit_names=unit_names, user_names=user_names),
             args.repeat,
         )
         count = len(found) if isinstance(found, list) else 0

@@ -74,13 +74,13 @@ def timed(run: Callable[[], object], repeat: int, before: Callable[[], object] |
 def database_feed(folder: Path, count: int, rng: random.Random) -> tuple[Callable[[], bytes], Callable[[], None]]:
     """A unit's feed from SQLite in ``folder``: ``count`` meetings the unit is invited to, as the
     route reads them. Returns the render and what closes the database."""
+    from server.accounts.models import User
     from server.calendar import service
     from server.calendar.models import FeedToken
     from server.db import Database
     from server.meetings.models import Meeting, MeetingParticipant
     from server.migrate import upgrade_to_head
     from server.units.models import Unit
-    from server.accounts.models import User
 
     url = f"sqlite:///{folder / 'bench.db'}"
     upgrade_to_head(url)

@@ -332,7 +332,7 @@ async def receive(spec: Receivers, out: Any, window: Window) -> None:
             packets0, sent0 = sum(e.tap.packets for e in endpoints), _muted_sent(pump, endpoints)
             await _until(times[1])
             expected = received = 0
-            for endpoint, snapshot in zip(endpoints, before):
+            for endpoint, snapshot in zip(endpoints, before, strict=True):
                 e, r = endpoint.tap.since(snapshot)
                 expected, received = expected + e, received + r
             packets, sent = sum(e.tap.packets for e in endpoints) - packets0, _muted_sent(pump, endpoints) - sent0

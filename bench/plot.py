@@ -29,10 +29,10 @@ def plot(document: dict[str, Any], path: Path) -> None:
         style = STYLE.get(sfu, {})
         points = [(r["receivers"], r["cpu_us_per_packet"]) for r in mine if r.get("cpu_us_per_packet") is not None]
         if points:
-            cost.plot(*zip(*points), label=label, clip_on=False, **style)
+            cost.plot(*zip(*points, strict=True), label=label, clip_on=False, **style)
         points = [(r["receivers"], r["loss_percent"]) for r in mine if r.get("loss_percent") is not None]
         if points:
-            loss.plot(*zip(*points), label=label, clip_on=False, **style)
+            loss.plot(*zip(*points, strict=True), label=label, clip_on=False, **style)
     cost.set(title="SFU CPU per forwarded packet", xlabel="receivers (N)", ylabel="CPU µs per packet")
     loss.set(title="Receiver loss (RTP sequence gaps)", xlabel="receivers (N)", ylabel="loss %")
     limit = float(document.get("settings", {}).get("loss_limit_percent", 1.0))

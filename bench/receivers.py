@@ -79,7 +79,7 @@ def quiet_receivers() -> None:
     def no_decoder(*args: object) -> None:
         return None
 
-    setattr(rtcrtpreceiver, "decoder_worker", no_decoder)
+    rtcrtpreceiver.decoder_worker = no_decoder
 
 
 # -- receiving --------------------------------------------------------------------------------
@@ -154,12 +154,12 @@ def tap_subscriber(pc: RTCPeerConnection, video_payload_types: Iterable[int], re
     """Count what arrives on ``pc`` (call it once its local description is set, before media flows)."""
     tap = ReceiverTap()
     for transceiver in pc.getTransceivers():
-        setattr(transceiver.receiver, "_handle_rtp_packet", _no_rtp)
+        transceiver.receiver._handle_rtp_packet = _no_rtp
     for dtls in _dtls_transports(pc):
         for protocol in dtls.transport._connection._protocols:
             fd = _arrival_stamps(protocol)
             handler = _handler(dtls, protocol.datagram_received, tap, frozenset(video_payload_types), recorder, fd)
-            setattr(protocol, "datagram_received", handler)
+            protocol.datagram_received = handler
     return tap
 
 
@@ -348,4 +348,4 @@ def set_audio_level(sender: RTCRtpSender, level_dbov: int) -> None:
             frame.audio_level = level_dbov
         return frame
 
-    setattr(sender, "_next_encoded_frame", next_encoded_frame)
+    sender._next_encoded_frame = next_encoded_frame

@@ -29,9 +29,9 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import aiortc
-import pylibsrtp
 import aiortc.rtcrtpreceiver as rtcrtpreceiver
 import aiortc.rtcrtpsender as rtcrtpsender
+import pylibsrtp
 from aiortc.codecs import is_rtx
 from aiortc.rtcdtlstransport import RtpRouter
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters

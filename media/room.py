@@ -5,6 +5,7 @@ slots, and who is speaking. All media objects of a participant are created and c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -18,9 +19,9 @@ from media import adapter
 from media.config import MediaConfig
 from media.errors import MediaError, bad_sdp
 from media.forwarding import Slot, Source
+from media.ice import announce, keep_candidates, parse_networks
 from media.relay import Address, Relay, RelaySink
 from media.rtp import packet_reader
-from media.ice import announce, keep_candidates, parse_networks
 from media.slots import AUDIO, FULL, SCREEN, SMALL, Assignment, RoomView, SlotSpec, assign, layout
 from media.speakers import SpeakerDetector
 
@@ -141,10 +142,8 @@ class Room:
         self._ticker.cancel()
         for participant_id in list(self.members):
             await self.leave(participant_id)
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._ticker
-        except asyncio.CancelledError:
-            pass
 
     # -- publishing -------------------------------------------------------------
     def _remote(self, sdp: str, kind: str) -> RTCSessionDescription:

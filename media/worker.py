@@ -9,6 +9,7 @@ Operations on one room run one at a time, in order. The worker ends when its inp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -34,10 +35,8 @@ GC_THRESHOLD = 20_000  # allocations between young collections (CPython: 700)
 def open_sockets() -> int:
     count = 0
     for fd in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # the descriptor listdir itself used
             count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
-        except OSError:  # the descriptor listdir itself used
-            pass
     return count
 
 

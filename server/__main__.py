@@ -32,7 +32,6 @@ def _print_import_errors(exc: Exception) -> None:
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from server.migrate import upgrade_to_head
-
     from server.workdays import service as workdays
 
     upgrade_to_head(settings.database_url)
@@ -134,7 +133,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from server.accounts import service as accounts
     from server.app import create_app
     from server.migrate import upgrade_to_head
-
     from server.workdays import service as workdays
 
     settings.check_safe()

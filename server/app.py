@@ -13,44 +13,44 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from media.supervisor import Supervisor
 from server.accounts import admin as accounts_admin
 from server.accounts import views as accounts_views
 from server.accounts.tokens import TokenSigner
-from server.audit import views as audit_views
 from server.appstate import AppState
+from server.audit import views as audit_views
 from server.auth import RequestContextMiddleware
 from server.bodylimit import BodyLimitMiddleware
+from server.calendar import views as calendar_views
 from server.csrf import CSRFMiddleware
 from server.db import Database
 from server.home import routes as home_routes
 from server.i18n import Catalogues
-from server.metrics import Metrics, MetricsMiddleware, metrics_view, route_names
-from server.openapi import build_spec, openapi_view
-from server.ratelimit import LoginThrottle
-from server.responses import exception_handlers
-from server.settings import Settings, load_settings
-from server.templating import Pages
-from server.units import admin as units_admin
-from server.calendar import views as calendar_views
 from server.mail import rsvp
 from server.mail import rsvp_views as mail_rsvp_views
 from server.mail import views as mail_views
 from server.mail.imap import ReplyReader, parse_imap_url
 from server.mail.invitations import notifier
-from server.mail.outbox import RetryPolicy
+from server.mail.retry import RetryPolicy
 from server.mail.sender import OutboxSender
 from server.mail.transport import make_transport
 from server.meetings import api as meetings_api
 from server.meetings import documents_views as meetings_documents
 from server.meetings import records_views as meetings_records
 from server.meetings import views as meetings_views
-from media.supervisor import Supervisor
-from server.rooms.access import JoinLinks
-from server.rooms.hub import RoomHub
+from server.metrics import Metrics, MetricsMiddleware, metrics_view, route_names
+from server.openapi import build_spec, openapi_view
+from server.ratelimit import LoginThrottle
+from server.responses import exception_handlers
+from server.rooms import pages as rooms_pages
 from server.rooms import service as rooms_service
 from server.rooms import views as rooms_views
-from server.rooms import pages as rooms_pages
+from server.rooms.access import JoinLinks
+from server.rooms.hub import RoomHub
 from server.rooms.socket import echo_socket, room_socket
+from server.settings import Settings, load_settings
+from server.templating import Pages
+from server.units import admin as units_admin
 from server.units import views as units_views
 from server.workdays import views as workdays_views
 

@@ -10,9 +10,9 @@ from starlette.requests import HTTPConnection
 if TYPE_CHECKING:
     from server.accounts.tokens import TokenSigner
     from server.db import Database
+    from server.i18n import Catalogues
     from server.mail.imap import ReplyReader
     from server.mail.sender import OutboxSender
-    from server.i18n import Catalogues
     from server.metrics import Metrics
     from server.ratelimit import LoginThrottle
     from server.rooms.access import JoinLinks

@@ -8,11 +8,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from zoneinfo import ZoneInfo
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, func, select
 
@@ -20,7 +19,8 @@ from server.accounts import service as accounts
 from server.accounts.models import Role, User
 from server.accounts.passwords import hash_password
 from server.audit import service as audit
-from server.units import csvimport, service as units
+from server.units import csvimport
+from server.units import service as units
 from server.units.models import Unit
 
 DATA_DIR = Path(__file__).resolve().parent / "data"

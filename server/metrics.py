@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +20,6 @@ from server.appstate import app_state
 from server.errors import Forbidden
 from server.i18n import N_
 from server.permissions import can_view_metrics
-
 
 # name, help, kind, key in the supervisor's snapshot
 MEDIA_METRICS = [

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from server.appstate import app_state
 from server.api import api_doc
+from server.appstate import app_state
 
 ERROR_SCHEMA = {
     "type": "object",

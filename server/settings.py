@@ -9,9 +9,11 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from media.config import MediaConfig
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from media.config import MediaConfig
+from server.mail.retry import RetryPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_PASSWORD = "giaoban-demo"
@@ -46,7 +48,7 @@ class Settings(BaseSettings):
     login_lock_seconds: int = Field(default=15 * 60, ge=1)
     mail_from: str = "Giao Ban <giaoban@cantho.gov.vn.test>"  # ORGANIZER of invitations; replies come back here
     smtp_url: SecretStr = SecretStr("")  # empty: .eml files in {var_dir}/outbox
-    mail_max_attempts: int = Field(default=12, ge=1)
+    mail_max_attempts: int = Field(default=RetryPolicy.max_attempts, ge=1)
     mail_sender: bool = True  # run the outbox sender in this process (one per deployment is enough)
     imap_url: SecretStr = SecretStr("")  # the service mailbox, where calendar replies arrive; empty: not read
     imap_interval: int = Field(default=60, ge=1)  # seconds between two readings of the mailbox

@@ -8,7 +8,7 @@ from sqlmodel import Field, SQLModel
 from server.db import UTCDateTime, utcnow
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """What an account may do. ``endpoint`` is a unit's meeting-room account."""
 
     admin = "admin"

@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server.appstate import app_state
 from server.accounts import service
 from server.accounts.service import LoginResult
 from server.api import ApiDoc, api_route, parse_body
+from server.appstate import app_state
 from server.auth import api_user, log_in, log_out
 from server.errors import NotAuthenticated, TooManyRequests
 from server.i18n import LANG_COOKIE, LOCALES, N_, Text

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import email
 import imaplib
@@ -139,10 +140,8 @@ class _Mailbox:
         conn, self.conn = self.conn, None
         sock = getattr(conn, "sock", None)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def close(self) -> None:
         conn, self.conn = self.conn, None
@@ -151,10 +150,8 @@ class _Mailbox:
         try:
             conn.logout()
         except Exception:  # the connection is gone anyway
-            try:
+            with contextlib.suppress(Exception):
                 conn.shutdown()
-            except Exception:
-                pass
 
 
 def _headers(raw: bytes) -> tuple[str, str]:
@@ -227,10 +224,8 @@ class ReplyReader:
                 await self.poll_once()
             except Exception as exc:  # the IMAP server is down, the password is wrong…
                 log.warning("the reply reader could not read %r: %s; trying again in %s s", self.target, exc, self.interval)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
-            except asyncio.TimeoutError:
-                pass
 
     # --- one pass ----------------------------------------------------------------------------
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
-
-from typing import TYPE_CHECKING
 
 from server.calendar import ics
 from server.calendar import service as calendar

@@ -4,7 +4,7 @@ caused it, then delivered (and retried) by :mod:`server.mail.sender`."""
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -14,7 +14,7 @@ from server.db import UTCDateTime, utcnow
 LAST_ERROR_LENGTH = 1000
 
 
-class OutboxState(str, Enum):
+class OutboxState(StrEnum):
     pending = "pending"  # waiting for its next attempt (next_attempt_at)
     sending = "sending"  # claimed by one sender (claimed_at); no other sender touches it
     sent = "sent"  # the SMTP server accepted it; never sent again unless an administrator resends it

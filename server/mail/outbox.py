@@ -28,22 +28,10 @@ from server.db import utcnow
 from server.errors import Conflict, NotFound
 from server.i18n import N_
 from server.mail.models import LAST_ERROR_LENGTH, OutboxMessage, OutboxState
+from server.mail.retry import DEFAULT_POLICY, RetryPolicy
 
 KINDS = ("invitation", "update", "cancellation", "rsvp-confirm")
 RESENDABLE = (OutboxState.sent.value, OutboxState.dead.value)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff between attempts: ``base × 2^(attempts − 1)``, at most ``cap``."""
-
-    max_attempts: int = 8
-    base: dt.timedelta = dt.timedelta(seconds=30)
-    cap: dt.timedelta = dt.timedelta(hours=1)
-
-    def delay(self, attempts: int) -> dt.timedelta:
-        factor = 1 << min(max(attempts - 1, 0), 30)  # 2^(attempts − 1), bounded for absurd counts
-        return min(self.base * factor, self.cap)
 
 
 @dataclass(frozen=True)
@@ -161,7 +149,7 @@ def mark_failed(
     error: str,
     permanent: bool,
     now: dt.datetime,
-    policy: RetryPolicy = RetryPolicy(),
+    policy: RetryPolicy = DEFAULT_POLICY,
     claimed_at: dt.datetime | None = None,
 ) -> str:
     """The server refused it (or the attempt failed in a way that concerns this mail).
@@ -197,7 +185,7 @@ def postpone(
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def release_stale(session: Session, now: dt.datetime, older_than: dt.timedelta, policy: RetryPolicy = RetryPolicy()) -> int:
+def release_stale(session: Session, now: dt.datetime, older_than: dt.timedelta, policy: RetryPolicy = DEFAULT_POLICY) -> int:
     """Mail left ``sending`` longer than ``older_than`` (its sender died mid-way) goes back to
     ``pending``, counted as an attempt, or to ``dead`` when that was the last one allowed."""
     # FOR UPDATE: PostgreSQL re-checks the row after any lock it waited on, so a claim taken

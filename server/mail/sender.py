@@ -16,6 +16,7 @@ the attempt against any mail: an outage delays mail, it does not kill it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -23,7 +24,8 @@ from email.utils import parseaddr
 
 from server.db import Database, utcnow
 from server.mail import outbox
-from server.mail.outbox import Envelope, RetryPolicy
+from server.mail.outbox import Envelope
+from server.mail.retry import DEFAULT_POLICY, RetryPolicy
 from server.mail.transport import DeliveryError, Transport, classify
 
 log = logging.getLogger("giaoban.mail")
@@ -36,7 +38,7 @@ class OutboxSender:
         transport: Transport,
         *,
         envelope_from: str,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy = DEFAULT_POLICY,
         poll_interval: float = 30.0,
         claim_timeout: dt.timedelta = dt.timedelta(minutes=10),
         unavailable_cap: dt.timedelta = dt.timedelta(minutes=5),
@@ -117,10 +119,8 @@ class OutboxSender:
                 delay = self.poll_interval
             if self._stopping:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
-            except asyncio.TimeoutError:
-                pass
 
     async def _seconds_to_next(self) -> float:
         """Until the next mail falls due (or the outage pause ends), at most ``poll_interval``."""

@@ -21,7 +21,13 @@ from server.mail.invitations import notifier
 from server.meetings import service
 from server.meetings.api import parse_time
 from server.meetings.display import (
-    NO_CONFLICTS, Conflicts, conflict_rows, day_text, occurrence_path, time_range, weekday,
+    NO_CONFLICTS,
+    Conflicts,
+    conflict_rows,
+    day_text,
+    occurrence_path,
+    time_range,
+    weekday,
 )
 from server.meetings.form import local, local_clock, local_date_iso, parse_clock, parse_date
 

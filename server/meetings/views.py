@@ -27,7 +27,14 @@ from server.i18n import N_, Text
 from server.mail.invitations import notifier
 from server.meetings import agenda, editing, occurrence_page, recurrence, service
 from server.meetings.display import (
-    KIND_LABELS, RESPONSE_LABELS, RESPONSES, OccurrenceRow, day_text, occurrence_row, time_range, weekday,
+    KIND_LABELS,
+    RESPONSE_LABELS,
+    RESPONSES,
+    OccurrenceRow,
+    day_text,
+    occurrence_row,
+    time_range,
+    weekday,
 )
 from server.meetings.form import parse_date
 from server.meetings.models import Meeting, MeetingParticipant

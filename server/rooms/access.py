@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlmodel import Session, select
 
+from server import permissions
 from server.accounts.models import Role, User
 from server.errors import DomainError, Forbidden, NotFound
 from server.i18n import N_
 from server.meetings import service as meetings
-from server import permissions
 from server.meetings.models import Meeting, MeetingParticipant
 from server.rooms.models import RoomState
 from server.settings import Settings

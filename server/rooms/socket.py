@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import datetime as dt
+import functools
 import logging
 import secrets
 import time
@@ -24,14 +24,27 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from media.errors import MediaError
 from server.appstate import AppState, app_state
+from server.audit import service as audit
 from server.errors import DomainError
 from server.i18n import N_, Text, render
-from server.audit import service as audit
 from server.rooms import access, service
 from server.rooms.hub import Peer, RoomHub
 from server.rooms.messages import (
-    PROTOCOL, Chat, Join, Leave, Message, Moderation, Ping, Publish, Quality, SignalError, Subscribe, SubscribeAnswer,
-    Unpublish, Update, parse,
+    PROTOCOL,
+    Chat,
+    Join,
+    Leave,
+    Message,
+    Moderation,
+    Ping,
+    Publish,
+    Quality,
+    SignalError,
+    Subscribe,
+    SubscribeAnswer,
+    Unpublish,
+    Update,
+    parse,
 )
 from server.rooms.moderation import MODERATION
 

@@ -14,9 +14,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server import permissions
-from server.appstate import app_state
 from server.accounts.models import User
 from server.accounts.views import client_ip
+from server.appstate import app_state
 from server.auth import page_user
 from server.csvfile import ImportFailed
 from server.errors import Conflict, Forbidden, InvalidInput

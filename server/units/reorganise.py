@@ -28,8 +28,8 @@ from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text
 from server.text import nfc
 from server.units import reorgfile, service
-from server.units.reorgfile import listing
 from server.units.models import Unit, UnitChange
+from server.units.reorgfile import listing
 
 NAME_MAX = 200
 CLI_ACTOR = "cli"  # the history's "by" when the command line (no account) made the change

@@ -11,9 +11,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import permissions
-from server.appstate import app_state
 from server.accounts import service as accounts
 from server.api import ApiDoc, Param, api_route, json_list, query_int
+from server.appstate import app_state
 from server.auth import api_user, page_user
 from server.csvfile import ImportFailed
 from server.errors import Forbidden

@@ -63,15 +63,15 @@ SEAMS = [(rtcrtpsender, "get_encoder"), (rtcrtpreceiver, "get_decoder"), (rtcrtp
 
 
 def get_encoder() -> Any:
-    return getattr(rtcrtpsender, "get_encoder")
+    return rtcrtpsender.get_encoder
 
 
 def get_decoder() -> Any:
-    return getattr(rtcrtpreceiver, "get_decoder")
+    return rtcrtpreceiver.get_decoder
 
 
 def decoder_worker() -> Any:
-    return getattr(rtcrtpreceiver, "decoder_worker")
+    return rtcrtpreceiver.decoder_worker
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +82,7 @@ def undo_install() -> Iterator[None]:
     try:
         yield
     finally:
-        for (module, name), value in zip(SEAMS, saved):
+        for (module, name), value in zip(SEAMS, saved, strict=True):
             setattr(module, name, value)
         adapter._installed = installed
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import VpxPayloadDescriptor, Vp8Encoder
+from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 

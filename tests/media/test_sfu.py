@@ -141,19 +141,21 @@ def test_a_weak_line_gets_only_small_layers(live: Live, clips: Clips) -> None:
     meeting = live.meeting(users=PEOPLE)
 
     async def scenario() -> None:
-        async with joined(live, meeting, clips, "lanhdao", "thuky.ninhkieu") as (a, b):
-            async with joined(live, meeting, clips, "canbo.tanan", weak_line=True) as (c,):
-                await a.publish("dark", audio="silent")
-                await b.publish("bright", audio="silent")
-                await c.subscribe()
-                main = await frames_of(c, "main")
-                thumb = await frames_of(c, "thumb1")
-                assert main.size() == SMALL and main.near_luma(DARK)
-                assert thumb.size() == SMALL and thumb.near_luma(BRIGHT)
-                assert c.slots["main"]["layer"] == "camera_small"
-                # Back on a good line, main returns to full size without renegotiation.
-                await c.send({"type": "quality", "weak_line": False})
-                await c.wait_for(lambda: main.size() == FULL, 10, "full size after the line recovered")
+        async with (
+            joined(live, meeting, clips, "lanhdao", "thuky.ninhkieu") as (a, b),
+            joined(live, meeting, clips, "canbo.tanan", weak_line=True) as (c,),
+        ):
+            await a.publish("dark", audio="silent")
+            await b.publish("bright", audio="silent")
+            await c.subscribe()
+            main = await frames_of(c, "main")
+            thumb = await frames_of(c, "thumb1")
+            assert main.size() == SMALL and main.near_luma(DARK)
+            assert thumb.size() == SMALL and thumb.near_luma(BRIGHT)
+            assert c.slots["main"]["layer"] == "camera_small"
+            # Back on a good line, main returns to full size without renegotiation.
+            await c.send({"type": "quality", "weak_line": False})
+            await c.wait_for(lambda: main.size() == FULL, 10, "full size after the line recovered")
 
     asyncio.run(scenario())
 

@@ -4,8 +4,8 @@ city's weekly briefing already scheduled."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import col, select
 

@@ -23,9 +23,9 @@ import json
 import math
 import random
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 

@@ -221,7 +221,7 @@ def count_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]
             on_request()
         await original(packet)
 
-    setattr(sender, "_handle_rtcp_packet", handle)
+    sender._handle_rtcp_packet = handle
 
 
 # -- received tracks -------------------------------------------------------------------------

@@ -26,9 +26,9 @@ from server.mail.imap import ImapTarget, ReplyReader, parse_imap_url
 from server.mail.models import OutboxMessage
 from server.meetings.models import MeetingParticipant
 from server.settings import Settings, UnsafeSettings, load_settings
+from tests.server.mail.conftest import PEOPLE, WARD
 from tests.support.dovecot import MAILBOX_PASSWORD, MAILBOX_USER, DovecotServer
 from tests.support.meetings import monday, plan
-from tests.server.mail.conftest import PEOPLE, WARD
 from tests.support.web import Browser, api_token
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,7 @@ from server.db import Database
 from server.errors import Conflict, NotFound
 from server.mail import outbox
 from server.mail.models import OutboxMessage
-from server.mail.outbox import RetryPolicy
+from server.mail.retry import RetryPolicy
 from tests.server.mail.conftest import add_mail, invitation, rows
 
 T0 = dt.datetime(2025, 5, 5, 1, 0, tzinfo=dt.UTC)

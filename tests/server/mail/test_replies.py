@@ -22,8 +22,8 @@ from server.mail import replies, rsvp
 from server.mail.invitations import notifier
 from server.mail.models import OutboxMessage
 from server.meetings.models import MeetingParticipant
-from tests.support.meetings import at, monday, plan
 from tests.server.mail.conftest import PEOPLE, WARD
+from tests.support.meetings import at, monday, plan
 from tests.support.web import Browser, api_token, other_browser
 
 ORGANIZER = "mailto:giaoban@cantho.gov.vn.test"

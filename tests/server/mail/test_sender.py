@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from server.db import Database, utcnow
 from server.mail.models import OutboxMessage
-from server.mail.outbox import RetryPolicy
+from server.mail.retry import RetryPolicy
 from server.mail.sender import OutboxSender
 from server.mail.transport import FileTransport, SmtpTransport, Transport
 from server.migrate import upgrade_to_head

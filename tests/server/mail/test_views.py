@@ -16,7 +16,7 @@ from server.audit.models import AuditEntry
 from server.db import Database
 from server.mail import views
 from server.mail.models import OutboxMessage
-from server.mail.outbox import RetryPolicy
+from server.mail.retry import RetryPolicy
 from server.mail.sender import OutboxSender
 from server.mail.transport import SmtpTransport
 from tests.server.mail.conftest import ENVELOPE_FROM, REFUSED, Recorder, SmtpServer, add_mail, by_state, eventually, rows

@@ -11,9 +11,6 @@ from starlette.applications import Starlette
 from tests.support.meetings import at, monday, plan
 from tests.support.web import Browser, api_token
 
-
-
-
 CITY_WIDE = {"units": ["ct"], "levels": [{"under": "ct", "level": "district"}, {"under": "ct", "level": "ward"},
                                          {"under": "ct", "level": "department"}], "users": []}
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from starlette.applications import Starlette
 
+from server.errors import InvalidInput
 from server.i18n import Catalogues
 from server.meetings import records
 from tests.support.meetings import at, monday, plan
@@ -127,7 +128,7 @@ def test_an_automatic_presence_fills_a_blank_but_never_replaces_the_secretary(ap
     browser.login("thuky")
     browser.submit(page_url(meeting), {"section": "roll_call", f"status-{SO_TTTT}": "present_online", f"reason-{SO_TTTT}": ""})
     assert by_unit(browser.get(api_url(meeting, "roll-call"), headers=secretary).json()["items"])[SO_TTTT]["automatic"] is True
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidInput):
         db.call(records.set_status, meeting, start, db.call(unit_id, "ct.cai-rang"), "present_online", automatic=True)
 
 

@@ -180,15 +180,14 @@ def test_a_guest_with_a_link_is_admitted_from_the_lobby(live: Live) -> None:
     token = live.app.state.giaoban.join_links.issue(meeting["id"], row.id or 0)
 
     async def scenario() -> None:
-        async with room(live, meeting, "lanhdao") as (chair,):
-            async with RoomClient(live.ws_url, meeting["id"], invite=token) as guest:
-                await guest.send({"type": "join", "protocol": 1})
-                await guest.recv("lobby_wait", 5)
-                [entry] = (await chair.recv("lobby", 5))["waiting"]
-                assert entry["how"] == "link" and entry["role"] == "guest" and entry["unit"]["code"] == WARD
-                await chair.send({"type": "admit", "participant_id": entry["id"]})
-                welcome = await guest.recv("welcome", 5)
-                assert welcome["you"]["role"] == "guest"
+        async with room(live, meeting, "lanhdao") as (chair,), RoomClient(live.ws_url, meeting["id"], invite=token) as guest:
+            await guest.send({"type": "join", "protocol": 1})
+            await guest.recv("lobby_wait", 5)
+            [entry] = (await chair.recv("lobby", 5))["waiting"]
+            assert entry["how"] == "link" and entry["role"] == "guest" and entry["unit"]["code"] == WARD
+            await chair.send({"type": "admit", "participant_id": entry["id"]})
+            welcome = await guest.recv("welcome", 5)
+            assert welcome["you"]["role"] == "guest"
 
     asyncio.run(scenario())
 

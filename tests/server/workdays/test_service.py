@@ -144,7 +144,7 @@ def test_every_year_has_five_days_of_tet_around_the_vietnamese_lunar_new_year(ye
     lines = [line for line in shipped() if line.day.year == year]
     by_day = {line.day: line for line in lines}
     new_year = LUNAR_NEW_YEAR[year]
-    assert "Tết Nguyên đán (mùng 1 tháng Giêng)" == by_day[new_year].name
+    assert by_day[new_year].name == "Tết Nguyên đán (mùng 1 tháng Giêng)"
     legal_tet = sorted(line.day for line in lines if line.name.startswith("Tết Nguyên đán") and not line.observed)
     assert len(legal_tet) == 5
     assert (legal_tet[-1] - legal_tet[0]).days == 4 and legal_tet[0] < new_year <= legal_tet[-1]
@@ -211,7 +211,7 @@ def test_adding_a_day_twice_or_without_a_name_is_refused(db: Database, admin: Us
         service.add(session, D(2026, 11, 24), "Ngày Văn hóa Việt Nam", actor=admin)
     with db.session() as session, pytest.raises(Conflict) as twice:
         service.add(session, D(2026, 11, 24), "Khác", actor=admin)
-    assert "24/11/2026 is already a holiday: Ngày Văn hóa Việt Nam." == str(twice.value.fields["day"])
+    assert str(twice.value.fields["day"]) == "24/11/2026 is already a holiday: Ngày Văn hóa Việt Nam."
     with db.session() as session, pytest.raises(InvalidInput) as bad:
         service.add(session, D(1999, 1, 1), "   ", actor=admin)
     assert set(bad.value.fields) == {"day", "name"}

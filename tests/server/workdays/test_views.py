@@ -110,7 +110,7 @@ def test_an_admin_imports_a_years_official_notice(browser: Browser, db: Database
 def test_a_bad_import_names_its_lines_and_changes_nothing(browser: Browser, db: Database) -> None:
     english(browser, "admin")
     before = holidays(db, 2027)
-    bad = "date,name\n2027-13-01,Sai\n2027-01-01,\n".encode()
+    bad = b"date,name\n2027-13-01,Sai\n2027-01-01,\n"
     response = browser.submit("/admin/holidays/import", {"replace": "1"}, files={"file": ("bad.csv", bad, "text/csv")})
     assert response.status_code == 422
     assert "Line 2" in response.text and "Line 3" in response.text and "nothing was changed" in response.text
