@@ -29,11 +29,12 @@ from server.i18n import Catalogues
 from server.mail import rsvp
 from server.mail import rsvp_views as mail_rsvp_views
 from server.mail import views as mail_views
-from server.mail.imap import ReplyReader, parse_imap_url
+from server.mail.imap import ReplyReader
 from server.mail.invitations import notifier
 from server.mail.retry import RetryPolicy
 from server.mail.sender import OutboxSender
 from server.mail.transport import make_transport
+from server.mail.urls import parse_imap_url
 from server.meetings import api as meetings_api
 from server.meetings import documents_views as meetings_documents
 from server.meetings import records_views as meetings_records

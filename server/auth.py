@@ -18,9 +18,8 @@ from server.accounts import service as accounts
 from server.accounts.models import User
 from server.appstate import AppState, scope_state
 from server.errors import NotAuthenticated
-from server.i18n import LANG_COOKIE, LOCALES, N_
+from server.i18n import LANG_COOKIE, LOCALES, N_, current_translations
 from server.responses import LoginRequired
-from server.templating import current_translations
 from server.units.models import Unit
 
 SECURITY_HEADERS = [
@@ -102,15 +101,6 @@ class RequestContextMiddleware:
         return send_with_headers
 
 
-def csrf_token(connection: HTTPConnection) -> str:
-    """The session's CSRF token, created on first use."""
-    if "session" not in connection.scope:
-        return ""
-    token = connection.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        connection.session["csrf"] = token
-    return token
 
 
 def log_in(request: Request, user: User) -> None:

@@ -11,7 +11,6 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, func, select
 
@@ -19,6 +18,7 @@ from server.accounts import service as accounts
 from server.accounts.models import Role, User
 from server.accounts.passwords import hash_password
 from server.audit import service as audit
+from server.clock import LOCAL
 from server.units import csvimport
 from server.units import service as units
 from server.units.models import Unit
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from server.meetings.service import Notifier
 
 MAIL_DOMAIN = "cantho.gov.vn.test"
-LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @dataclass(frozen=True)

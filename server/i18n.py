@@ -8,6 +8,7 @@ directly with Babel at start-up, so running the product needs no compile step.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,7 @@ class Catalogues:
 
     def get(self, locale: str) -> Translations:
         return self._by_locale.get(locale) or self._by_locale[LOCALES[0]]
+
+
+current_translations: ContextVar[Translations] = ContextVar("current_translations")
+"""The catalogue of the request (or mail) being rendered: set by the request middleware."""

@@ -12,8 +12,7 @@ from starlette.types import Scope
 
 from server.appstate import app_state
 from server.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
-from server.i18n import LANG_COOKIE, LOCALES, N_
-from server.templating import current_translations
+from server.i18n import LANG_COOKIE, LOCALES, N_, current_translations
 
 log = logging.getLogger("giaoban")
 

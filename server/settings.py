@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from media.config import MediaConfig
 from server.mail.retry import RetryPolicy
+from server.mail.urls import parse_imap_url, parse_smtp_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_PASSWORD = "giaoban-demo"
@@ -79,8 +80,6 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _readable_smtp_url(cls, value: SecretStr) -> SecretStr:
-        from server.mail.transport import parse_smtp_url
-
         if value.get_secret_value().strip():
             parse_smtp_url(value.get_secret_value())  # a clear ValueError, never showing the password
         return value
@@ -88,8 +87,6 @@ class Settings(BaseSettings):
     @field_validator("imap_url")
     @classmethod
     def _readable_imap_url(cls, value: SecretStr) -> SecretStr:
-        from server.mail.imap import parse_imap_url
-
         if value.get_secret_value().strip():
             parse_imap_url(value.get_secret_value())  # a clear ValueError, never showing the password
         return value

@@ -5,25 +5,20 @@ Templates display and never decide: views hand them every value and permission t
 
 from __future__ import annotations
 
-import datetime as dt
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from server.i18n import Catalogues, Text, Translations, render
+from server.clock import moment_text
+from server.csrf import csrf_token
+from server.i18n import Catalogues, Text, current_translations, render
 from server.labels import label
 from server.permissions import is_admin
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "web" / "templates"
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-
-current_translations: ContextVar[Translations] = ContextVar("current_translations")
-
 
 def _gettext(message: str) -> str:
     return current_translations.get().gettext(message)
@@ -31,13 +26,6 @@ def _gettext(message: str) -> str:
 
 def _ngettext(singular: str, plural: str, n: int) -> str:
     return current_translations.get().ngettext(singular, plural, n)
-
-
-def local_datetime(value: dt.datetime | None) -> str:
-    """``dd/mm/yyyy HH:MM`` in Asia/Ho_Chi_Minh, the way the city writes times."""
-    if value is None:
-        return ""
-    return value.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
 
 
 def _text(value: Text | str) -> str:
@@ -62,7 +50,7 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.filters["local_datetime"] = local_datetime
+    env.filters["local_datetime"] = moment_text
     env.filters["text"] = _text
     env.filters["pager_query"] = _pager_query
     env.filters["label"] = lambda value, group: _text(label(value, group))
@@ -77,8 +65,6 @@ class Pages:
         self.catalogues = catalogues
 
     def render(self, request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
-        from server.auth import csrf_token  # local: auth imports templating for its pages
-
         values: dict[str, Any] = {
             "request": request,
             "current_user": getattr(request.state, "user", None),

@@ -28,12 +28,11 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Event, Timezone, TimezoneStandard, vCalAddress, vDuration, vRecur, vUri
 
-TZID = "Asia/Ho_Chi_Minh"
-LOCAL = ZoneInfo(TZID)
+from server.clock import LOCAL, TZID
+
 PRODID = "-//Giao Ban//Giao Ban//VI"
 REMINDER = dt.timedelta(minutes=15)
 FEED_REFRESH = dt.timedelta(hours=1)

@@ -23,9 +23,8 @@ from server.auth import api_user, page_user
 from server.calendar import ics, service
 from server.calendar.models import FeedToken
 from server.errors import InvalidInput
-from server.i18n import N_, Translations, render
+from server.i18n import N_, Translations, current_translations, render
 from server.openapi import ERROR_TEXT
-from server.templating import current_translations
 from server.units import service as units
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"

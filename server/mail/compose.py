@@ -28,14 +28,13 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 import jinja2
 
-from server.i18n import N_, Text, Translations
-from server.templating import current_translations, make_environment
+from server.clock import date_text, local_day, moment_text, time_range
+from server.i18n import N_, Text, Translations, current_translations
+from server.templating import make_environment
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 METHODS = frozenset({"PUBLISH", "REQUEST", "REPLY", "ADD", "CANCEL", "REFRESH", "COUNTER", "DECLINECOUNTER"})
 ATTACHMENT_NAME = "invite.ics"
 _METHOD_LINE = re.compile(rb"^METHOD(?:;[^:\r\n]*)?:(.*)$", re.IGNORECASE)
@@ -223,19 +222,16 @@ def when_text(start: dt.datetime, end: dt.datetime, translations: Translations) 
     """``Thứ Hai, 12/05/2025, 08:00–10:00 (giờ Việt Nam)``: local time, dd/mm/yyyy, 24 hours."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ComposeError("meeting times must be aware datetimes")
-    local_start, local_end = start.astimezone(LOCAL_TZ), end.astimezone(LOCAL_TZ)
-    time = f"{local_start:%H:%M}–{local_end:%H:%M}"
-    if local_end.date() != local_start.date():
-        time = f"{local_start:%H:%M}–{local_end:%d/%m/%Y %H:%M}"
-    day = local_start.strftime("%d/%m/%Y")
-    return N_("{weekday}, {date}, {time} (Vietnam time)", weekday=WEEKDAYS[local_start.weekday()], date=day, time=time).render(
+    day = local_day(start)
+    return N_("{weekday}, {date}, {time} (Vietnam time)", weekday=WEEKDAYS[day.weekday()], date=date_text(day),
+              time=time_range(start, end)).render(
         translations
     )
 
 
 def render_invitation(context: InvitationContext, translations: Translations) -> RenderedMail:
     """Subject, plain text and HTML of an invitation (or its update or cancellation)."""
-    starts = context.start.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+    starts = moment_text(context.start)
     subject = Text(SUBJECTS[context.notice].msgid, {"title": _nfc(context.title), "when": starts}).render(translations)
     values = {
         "locale": translations.locale,

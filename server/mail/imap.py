@@ -29,55 +29,17 @@ from dataclasses import dataclass
 from email.policy import default as default_policy
 from email.utils import parseaddr
 from typing import Literal
-from urllib.parse import unquote, urlsplit
 
 from sqlmodel import Session
 
 from server.db import Database, utcnow
 from server.errors import InvalidInput
 from server.mail import replies, rsvp
+from server.mail.urls import ImapTarget
 
 log = logging.getLogger("giaoban.mail")
 
 MAILBOX = "INBOX"
-
-
-# --- the URL ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImapTarget:
-    host: str
-    port: int
-    user: str
-    password: str
-    tls: bool  # imaps: TLS from the first byte
-
-    def __repr__(self) -> str:  # never the password
-        scheme = "imaps" if self.tls else "imap"
-        return f"ImapTarget({scheme}://{self.user}@{self.host}:{self.port})"
-
-
-def parse_imap_url(url: str) -> ImapTarget:
-    """``imap://user:password@host:143`` or ``imaps://user:password@host:993``, the user and
-    password URL-encoded (``@`` as ``%40``). A ValueError says what is wrong, never the password."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        raise ValueError("the IMAP URL is not readable (expected imaps://user:password@host:993)") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("imap", "imaps"):
-        raise ValueError(f"the IMAP URL must start with imap:// or imaps://, not {scheme or '(nothing)'}://")
-    if not parts.hostname:
-        raise ValueError("the IMAP URL names no host")
-    if not parts.username or parts.password is None:
-        raise ValueError("the IMAP URL needs a user and a password: imaps://user:password@host:993")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError("the IMAP URL has nothing after the host and port (the mailbox is always INBOX)")
-    tls = scheme == "imaps"
-    return ImapTarget(host=parts.hostname, port=port or (993 if tls else 143), user=unquote(parts.username),
-                      password=unquote(parts.password), tls=tls)
 
 
 # --- what happened to each mail ---------------------------------------------------------------

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from email.message import Message
 from email.policy import default as default_policy
 from email.utils import parseaddr
-from zoneinfo import ZoneInfo
 
 import icalendar
 from sqlmodel import Session, select
 
 from server.audit import service as audit
+from server.clock import LOCAL, moment_text
 from server.db import utcnow
 from server.errors import InvalidInput
 from server.i18n import N_, Text
@@ -29,7 +29,6 @@ from server.mail import rsvp
 from server.meetings import recurrence
 from server.meetings.models import Meeting
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PARTSTATS = {"ACCEPTED": "accepted", "TENTATIVE": "tentative", "DECLINED": "declined", "DELEGATED": "delegated"}
 
 
@@ -79,9 +78,9 @@ def _utc(value: object) -> dt.datetime:
                 return value.astimezone(dt.UTC)
         except Exception:  # a VTIMEZONE icalendar cannot use
             pass
-        return value.replace(tzinfo=LOCAL_TZ).astimezone(dt.UTC)
+        return value.replace(tzinfo=LOCAL).astimezone(dt.UTC)
     if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=LOCAL_TZ).astimezone(dt.UTC)
+        return dt.datetime(value.year, value.month, value.day, tzinfo=LOCAL).astimezone(dt.UTC)
     raise _refuse(N_("RECURRENCE-ID is not a date or time."))
 
 
@@ -156,7 +155,7 @@ def apply_reply(
         starts = recurrence.starts(meeting.start, meeting.rrule)
         if reply.recurrence_id not in starts:
             raise _refuse(N_("RECURRENCE-ID names no occurrence of this meeting."))
-        local = reply.recurrence_id.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+        local = moment_text(reply.recurrence_id)
         line = f"{local}: {reply.partstat}"
         if reply.delegated_to:
             line += f" → {reply.delegated_to}"

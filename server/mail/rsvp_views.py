@@ -15,14 +15,14 @@ from server.accounts.models import User
 from server.accounts.views import client_ip
 from server.appstate import AppState, app_state
 from server.auth import page_user
+from server.clock import date_text, moment_text
 from server.errors import Conflict, Forbidden, InvalidInput
-from server.i18n import N_, Text, render
+from server.i18n import N_, Text, current_translations, render
 from server.mail import replies, rsvp
 from server.mail.compose import when_text
 from server.mail.invitations import notifier
 from server.meetings import recurrence
-from server.meetings.display import RESPONSE_LABELS, day_text
-from server.templating import current_translations, local_datetime
+from server.meetings.display import RESPONSE_LABELS
 
 MAX_REPLY_BYTES = 1024 * 1024
 ANSWER_CHOICES = ("accept", "tentative", "decline", "delegate")
@@ -54,13 +54,13 @@ def _signer(state: AppState) -> rsvp.RsvpSigner:
 def answer_page(invitation: rsvp.Invitation, chosen: str) -> AnswerPage:
     meeting, participant = invitation.meeting, invitation.participant
     starts = recurrence.starts(meeting.start, meeting.rrule) if meeting.rrule else [meeting.start]
-    series = N_("A series of {n} meetings; the last one on {day}.", n=len(starts), day=day_text(starts[-1])) if len(starts) > 1 else None
+    series = N_("A series of {n} meetings; the last one on {day}.", n=len(starts), day=date_text(starts[-1])) if len(starts) > 1 else None
     return AnswerPage(
         title=meeting.title, when=when_text(meeting.start, meeting.end, current_translations.get()), series=series,
         host=meeting.host_unit_name, chair=meeting.chair_name, answering_for=participant.name,
         answering_for_unit=participant.parent_name,
         current=RESPONSE_LABELS.get(participant.response, RESPONSE_LABELS["needs_action"]),
-        responded_at=local_datetime(participant.responded_at), delegated_to=participant.delegated_to,
+        responded_at=moment_text(participant.responded_at), delegated_to=participant.delegated_to,
         comment=participant.comment, cancelled=invitation.cancelled, chosen=chosen if chosen in ANSWER_CHOICES else "",
     )
 
@@ -129,7 +129,7 @@ class AppliedRow:
 
 def applied_row(result: replies.ReplyResult) -> AppliedRow:
     return AppliedRow(result.meeting_title, result.attendee, result.participant_name, RESPONSE_LABELS[result.response],
-                      result.delegated_to, result.deputy_added, local_datetime(result.occurrence), result.note)
+                      result.delegated_to, result.deputy_added, moment_text(result.occurrence), result.note)
 
 
 async def replies_page(request: Request) -> Response:

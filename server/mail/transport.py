@@ -24,26 +24,20 @@ import os
 import re
 import ssl
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, Self
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
+from server.mail.urls import SmtpConfig, parse_smtp_url
+
 FailureKind = Literal["permanent", "transient", "unavailable"]
-Security = Literal["plain", "starttls", "tls"]
-SCHEMES: dict[str, tuple[Security, int]] = {"smtp": ("plain", 25), "smtp+starttls": ("starttls", 587), "smtps": ("tls", 465)}
 
 
 class DeliveryError(Exception):
     def __init__(self, message: str, kind: FailureKind) -> None:
         super().__init__(message)
         self.kind: FailureKind = kind
-
-
-class InvalidSmtpUrl(ValueError):
-    """``GIAOBAN_SMTP_URL`` cannot be used; the message says why (never the password)."""
 
 
 class Transport(Protocol):
@@ -55,69 +49,6 @@ class Transport(Protocol):
 
     def describe(self) -> str:
         """Where mail goes, for logs (no secret in it)."""
-
-
-# --- the URL --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    security: Security
-    host: str
-    port: int
-    username: str = ""
-    password: str = field(default="", repr=False)
-    timeout: float = 60.0
-    helo: str = ""
-
-    def describe(self) -> str:
-        scheme = next(name for name, (security, _port) in SCHEMES.items() if security == self.security)
-        user = f"{self.username}:***@" if self.username else ""
-        return f"{scheme}://{user}{self.host}:{self.port}"
-
-
-def parse_smtp_url(url: str) -> SmtpConfig:
-    """Read ``GIAOBAN_SMTP_URL``; :class:`InvalidSmtpUrl` tells what is wrong with it."""
-    hint = "expected smtp://host:port, smtp+starttls://user:password@host:587 or smtps://user:password@host:465"
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:  # a port that is not a number, a malformed IPv6 host
-        raise InvalidSmtpUrl(f"GIAOBAN_SMTP_URL is not a valid URL ({exc}); {hint}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise InvalidSmtpUrl(f"GIAOBAN_SMTP_URL has the scheme {scheme + '://' if scheme else 'nothing'}; {hint}")
-    security, default_port = SCHEMES[scheme]
-    host = parts.hostname or ""
-    if not host:
-        raise InvalidSmtpUrl(f"GIAOBAN_SMTP_URL names no host; {hint}")
-    if parts.path not in ("", "/") or parts.fragment:
-        raise InvalidSmtpUrl(f"GIAOBAN_SMTP_URL has a path or fragment an SMTP server cannot use; {hint}")
-    username, password = unquote(parts.username or ""), unquote(parts.password or "")
-    if password and not username:
-        raise InvalidSmtpUrl("GIAOBAN_SMTP_URL has a password but no user name")
-    if username and security == "plain":
-        raise InvalidSmtpUrl(
-            "GIAOBAN_SMTP_URL sends a user name and password without encryption: "
-            "use smtp+starttls:// (port 587) or smtps:// (port 465)"
-        )
-    query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
-    unknown = sorted(set(query) - {"timeout", "helo"})
-    if unknown:
-        raise InvalidSmtpUrl(f"GIAOBAN_SMTP_URL has unknown parameters: {', '.join(unknown)} (known: timeout, helo)")
-    timeout = 60.0
-    if "timeout" in query:
-        try:
-            timeout = float(query["timeout"][-1])
-        except ValueError:
-            raise InvalidSmtpUrl("GIAOBAN_SMTP_URL: timeout must be a number of seconds") from None
-        if not 0 < timeout <= 600:
-            raise InvalidSmtpUrl("GIAOBAN_SMTP_URL: timeout must be between 0 and 600 seconds")
-    helo = query.get("helo", [""])[-1]
-    if port is not None and not 0 < port < 65536:
-        raise InvalidSmtpUrl("GIAOBAN_SMTP_URL: the port must be between 1 and 65535")
-    return SmtpConfig(security=security, host=host, port=port or default_port, username=username, password=password,
-                      timeout=timeout, helo=helo)
 
 
 # --- SMTP -----------------------------------------------------------------------------------

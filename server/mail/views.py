@@ -13,11 +13,11 @@ from server.accounts.models import User
 from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
+from server.clock import moment_text
 from server.errors import Forbidden
 from server.i18n import N_, Text
 from server.mail import outbox
 from server.mail.models import OutboxMessage, OutboxState
-from server.templating import local_datetime
 
 PAGE_SIZE = 50
 STATE_LABELS: dict[str, Text] = {
@@ -62,11 +62,11 @@ class StateFilter:
 
 def outbox_row(message: OutboxMessage) -> OutboxRow:
     return OutboxRow(
-        id=message.id or 0, created=local_datetime(message.created_at), recipient=message.recipient, subject=message.subject,
+        id=message.id or 0, created=moment_text(message.created_at), recipient=message.recipient, subject=message.subject,
         kind=KIND_LABELS.get(message.kind, message.kind), state=message.state, state_label=STATE_LABELS[message.state],
         attempts=message.attempts,
-        next_attempt=local_datetime(message.next_attempt_at) if message.state == OutboxState.pending.value else "",
-        sent=local_datetime(message.sent_at), last_error=message.last_error, resendable=message.state in outbox.RESENDABLE,
+        next_attempt=moment_text(message.next_attempt_at) if message.state == OutboxState.pending.value else "",
+        sent=moment_text(message.sent_at), last_error=message.last_error, resendable=message.state in outbox.RESENDABLE,
     )
 
 

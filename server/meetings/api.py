@@ -18,12 +18,11 @@ from server.api import ApiDoc, Param, api_route, parse_body
 from server.appstate import app_state
 from server.auth import api_user
 from server.errors import Conflict, InvalidInput
-from server.i18n import N_
+from server.i18n import N_, current_translations
 from server.mail.invitations import notifier
 from server.meetings import schemas, service
 from server.meetings.participants import level_counts
 from server.meetings.schemas import CancelIn, MeetingIn, MeetingPatch, OccurrencePatch
-from server.templating import current_translations
 from server.units import service as units
 
 ID = Param("id", "Meeting id", "integer", where="path")

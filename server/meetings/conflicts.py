@@ -14,8 +14,9 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from server.clock import date_text, moment_text
 from server.i18n import N_, Text
-from server.workdays.calendar import LOCAL_TZ, WorkingCalendar, local_date
+from server.workdays.calendar import WorkingCalendar, local_date
 
 HARD = "hard"
 WARNING = "warning"
@@ -61,11 +62,6 @@ class Conflict:
     endpoints: int = 0  # peak concurrent endpoints (for capacity)
     other_start: dt.datetime | None = None  # start of the other meeting's clashing occurrence
     peak_at: dt.datetime | None = None  # first instant the peak is reached (for capacity)
-
-
-def local_text(moment: dt.datetime) -> str:
-    """``dd/mm/yyyy HH:MM`` in Asia/Ho_Chi_Minh, the way the city writes times."""
-    return moment.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
 
 
 def _by_start(slot: Slot) -> dt.datetime:
@@ -136,7 +132,7 @@ def _unit_busy(slot: Slot, other: Slot, shared: set[int], unit_names: Mapping[in
     ordered = sorted(shared, key=lambda unit: (unit_names.get(unit, ""), unit))
     names = ", ".join(unit_names.get(unit, f"#{unit}") for unit in ordered[:NAMED_UNITS])
     more = len(ordered) - NAMED_UNITS
-    params = {"title": other.title, "time": local_text(other.start), "units": names}
+    params = {"title": other.title, "time": moment_text(other.start), "units": names}
     message = (
         N_("Already invited to “{title}” at {time}: {units} and {more} more.", more=more, **params)
         if more > 0
@@ -152,7 +148,7 @@ def _chair_busy(slot: Slot, other: Slot, user_names: Mapping[int, str]) -> Confl
     params = {
         "chair": user_names.get(slot.chair_id, f"#{slot.chair_id}"),
         "title": other.title,
-        "time": local_text(other.start),
+        "time": moment_text(other.start),
     }
     message = (
         N_("{chair} already chairs “{title}” at {time}.", **params)
@@ -184,7 +180,7 @@ def _over_capacity(slot: Slot, overlapping: list[Slot], max_endpoints: int) -> C
         return None
     message = N_(
         "At {time}, {endpoints} endpoints would be connected at once; the bridge carries at most {max}.",
-        time=local_text(peak_at), endpoints=peak, max=max_endpoints,
+        time=moment_text(peak_at), endpoints=peak, max=max_endpoints,
     )
     return Conflict(CAPACITY, HARD, message, slot.start, endpoints=peak, peak_at=peak_at)
 
@@ -208,9 +204,9 @@ def notice_conflicts(
         message = N_(
             "Only {count} working day(s) of notice before {time}; a regular meeting needs {days}, so the invitation should have gone out by {deadline}.",
             count=calendar.working_days_between(announced, meeting_day),
-            time=local_text(slot.start),
+            time=moment_text(slot.start),
             days=days,
-            deadline=calendar.last_announcement_day(meeting_day, days).strftime("%d/%m/%Y"),
+            deadline=date_text(calendar.last_announcement_day(meeting_day, days)),
         )
         found.append(Conflict(SHORT_NOTICE, WARNING, message, slot.start))
     return found
@@ -227,8 +223,8 @@ def day_off_conflicts(
         if calendar.is_working_day(day):
             continue
         if day in calendar.holidays:
-            message = N_("{date} is a public holiday ({name}).", date=day.strftime("%d/%m/%Y"), name=holiday_names.get(day, ""))
+            message = N_("{date} is a public holiday ({name}).", date=date_text(day), name=holiday_names.get(day, ""))
         else:
-            message = N_("{date} is a weekend day.", date=day.strftime("%d/%m/%Y"))
+            message = N_("{date} is a weekend day.", date=date_text(day))
         found.append(Conflict(DAY_OFF, WARNING, message, slot.start))
     return found

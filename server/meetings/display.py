@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from server.clock import LOCAL, clock_text, date_text, local_day, time_range
 from server.i18n import N_, Text
 from server.meetings.conflicts import Conflict as PlanConflict
-from server.meetings.recurrence import LOCAL
 from server.meetings.service import Occurrence
 from server.workdays.views import WEEKDAYS
 
@@ -28,26 +28,8 @@ RESPONSE_LABELS: dict[str, Text] = {
 }
 
 
-def day_text(moment: dt.datetime | dt.date) -> str:
-    """``dd/mm/yyyy`` of the local day."""
-    day = moment.astimezone(LOCAL).date() if isinstance(moment, dt.datetime) else moment
-    return day.strftime("%d/%m/%Y")
-
-
-def clock_text(moment: dt.datetime) -> str:
-    return moment.astimezone(LOCAL).strftime("%H:%M")
-
-
 def weekday(moment: dt.datetime | dt.date) -> Text:
-    day = moment.astimezone(LOCAL).date() if isinstance(moment, dt.datetime) else moment
-    return WEEKDAYS[day.weekday()]
-
-
-def time_range(start: dt.datetime, end: dt.datetime) -> str:
-    """``08:00–10:00``; the end's date too when it falls on another local day."""
-    if start.astimezone(LOCAL).date() != end.astimezone(LOCAL).date():
-        return f"{clock_text(start)}–{day_text(end)} {clock_text(end)}"
-    return f"{clock_text(start)}–{clock_text(end)}"
+    return WEEKDAYS[local_day(moment).weekday()]
 
 
 def original_key(original_start: dt.datetime) -> str:
@@ -81,7 +63,7 @@ class OccurrenceRow:
 def occurrence_row(o: Occurrence, *, now: dt.datetime, editable: bool = False) -> OccurrenceRow:
     meeting_id = o.meeting.id or 0
     return OccurrenceRow(
-        meeting_id=meeting_id, url=f"/meetings/{meeting_id}", date=day_text(o.start),
+        meeting_id=meeting_id, url=f"/meetings/{meeting_id}", date=date_text(o.start),
         iso_date=o.start.astimezone(LOCAL).date().isoformat(), weekday=weekday(o.start),
         time=time_range(o.start, o.end), title=o.title, host=o.meeting.host_unit_name,
         cancelled=o.cancelled or o.meeting.status == "cancelled", changed=o.changed, past=o.end <= now,
@@ -112,7 +94,7 @@ def conflict_rows(conflicts: Iterable[PlanConflict]) -> Conflicts:
     warnings: list[ConflictRow] = []
     for c in conflicts:
         row = ConflictRow(
-            when=f"{day_text(c.occurrence)} {clock_text(c.occurrence)}", message=c.message,
+            when=f"{date_text(c.occurrence)} {clock_text(c.occurrence)}", message=c.message,
             other_url=f"/meetings/{c.other_meeting_id}" if c.other_meeting_id else "",
         )
         (hard if c.severity == "hard" else warnings).append(row)

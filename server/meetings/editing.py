@@ -17,11 +17,12 @@ from server.accounts.models import Role, User
 from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
+from server.clock import date_text
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
 from server.mail.invitations import notifier
 from server.meetings import service
-from server.meetings.display import NO_CONFLICTS, Conflicts, conflict_rows, day_text
+from server.meetings.display import NO_CONFLICTS, Conflicts, conflict_rows
 from server.meetings.form import QUICK_SEPARATOR, REPEAT_LABELS, REPEATS, Parsed, PlanForm
 from server.meetings.participants import level_counts
 from server.units import service as units
@@ -201,7 +202,7 @@ def _check(session: Session, actor: User, parsed: Parsed, meeting_id: int | None
     return CheckView(
         units=len(expansion.units), people=len(expansion.people),
         by_level=sorted(counts.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)),
-        occurrences=len(starts), first=day_text(starts[0]), last=day_text(starts[-1]),
+        occurrences=len(starts), first=date_text(starts[0]), last=date_text(starts[-1]),
         conflicts=conflict_rows(result.conflicts),
     )
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from server.clock import LOCAL, clock_text
 from server.i18n import N_, Text
 from server.meetings.participants import Choice, LevelChoice
-from server.meetings.recurrence import LOCAL
 from server.meetings.service import MeetingInput
 
 REPEATS = ("none", "daily", "weekdays", "weekly", "monthly", "custom")
@@ -82,7 +82,7 @@ def local_date_iso(moment: dt.datetime) -> str:
 
 
 def local_clock(moment: dt.datetime) -> str:
-    return moment.astimezone(LOCAL).strftime("%H:%M")
+    return clock_text(moment)
 
 
 def split_list(text: str) -> list[str]:

@@ -15,6 +15,7 @@ from server.accounts.models import User
 from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
+from server.clock import date_text, time_range
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
 from server.mail.invitations import notifier
@@ -24,9 +25,7 @@ from server.meetings.display import (
     NO_CONFLICTS,
     Conflicts,
     conflict_rows,
-    day_text,
     occurrence_path,
-    time_range,
     weekday,
 )
 from server.meetings.form import local, local_clock, local_date_iso, parse_clock, parse_date
@@ -81,10 +80,10 @@ def _context(session: Session, viewer: User, meeting_id: int, original: dt.datet
     return {
         "meeting": meeting,
         "title": current.title,
-        "date": day_text(current.start),
+        "date": date_text(current.start),
         "weekday": weekday(current.start),
         "time": time_range(current.start, current.end),
-        "original": f"{day_text(current.original_start)} {local_clock(current.original_start)}",
+        "original": f"{date_text(current.original_start)} {local_clock(current.original_start)}",
         "changed": current.changed and current.start != current.original_start,
         "cancelled": cancelled,
         "is_series": bool(meeting.rrule),

@@ -25,15 +25,14 @@ from server.accounts.views import client_ip
 from server.api import ApiDoc, api_route, parse_body
 from server.appstate import app_state
 from server.auth import api_user, page_user
+from server.clock import LOCAL
 from server.errors import Conflict, InvalidInput
-from server.i18n import N_, Text, Translations, render
+from server.i18n import N_, Text, Translations, current_translations, render
 from server.meetings import records
 from server.meetings.api import ID, ORIGINAL, parse_time
 from server.meetings.records import Attendance, MinutesInput, MinutesView, StatusChange
-from server.meetings.recurrence import LOCAL
 from server.meetings.schemas import iso
 from server.meetings.service import Occurrence
-from server.templating import current_translations
 
 DONE: dict[str, Text] = {"roll_call": N_("The roll-call was saved."), "minutes": N_("The minutes were saved.")}
 SECTIONS = ("roll_call", "minutes")

@@ -9,14 +9,13 @@ DTSTART carries a time zone.
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
+from server.clock import LOCAL, date_text
 from server.errors import InvalidInput
 from server.i18n import N_, Text
 
-LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY")
 MAX_SPAN = dt.timedelta(days=366 * 2)
 MAX_OCCURRENCES = 800
@@ -156,5 +155,4 @@ def describe(rule_text: str, start: dt.datetime) -> Text:
     frequency = {"DAILY": N_("Daily"), "WEEKLY": N_("Weekly"), "MONTHLY": N_("Monthly")}[parts["FREQ"]]
     if "COUNT" in parts:
         return N_("{frequency}, {count} times", frequency=frequency, count=parts["COUNT"])
-    last = last_start(start, rule_text).astimezone(LOCAL)
-    return N_("{frequency}, until {date}", frequency=frequency, date=last.strftime("%d/%m/%Y"))
+    return N_("{frequency}, until {date}", frequency=frequency, date=date_text(last_start(start, rule_text)))

@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.clock import LOCAL
 from server.i18n import Translations, render
 from server.meetings.conflicts import Conflict as PlanConflict
 from server.meetings.models import Meeting, MeetingParticipant
 from server.meetings.participants import Choice, Expansion, LevelChoice, level_counts
-from server.meetings.recurrence import LOCAL
 from server.meetings.service import MeetingInput, Occurrence
 
 

@@ -21,6 +21,7 @@ from server.accounts.models import User
 from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
+from server.clock import LOCAL, date_text, time_range
 from server.db import utcnow
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text
@@ -31,14 +32,11 @@ from server.meetings.display import (
     RESPONSE_LABELS,
     RESPONSES,
     OccurrenceRow,
-    day_text,
     occurrence_row,
-    time_range,
     weekday,
 )
 from server.meetings.form import parse_date
 from server.meetings.models import Meeting, MeetingParticipant
-from server.meetings.recurrence import LOCAL
 from server.units import service as units
 
 LIST_DAYS = 60  # the list's default window, from today
@@ -98,7 +96,7 @@ async def list_page(request: Request) -> Response:
     state = app_state(request)
     context = await state.db.run(_list_context, viewer, q, unit_code, first, last, dict(errors))
     context.update(q=q, unit=unit_code, date_from=raw_from or first.isoformat(), date_to=raw_to or last.isoformat(),
-                   shown_from=day_text(first), shown_to=day_text(last))
+                   shown_from=date_text(first), shown_to=date_text(last))
     return state.pages.render(request, "meetings/list.html", context, status_code=422 if context["errors"] else 200)
 
 
@@ -174,7 +172,7 @@ def _meeting_context(session: Session, viewer: User, meeting_id: int) -> dict[st
         "meeting": meeting,
         "kind": KIND_LABELS.get(meeting.kind, meeting.kind),
         "series": recurrence.describe(meeting.rrule, meeting.start) if meeting.rrule else None,
-        "first_date": day_text(meeting.start),
+        "first_date": date_text(meeting.start),
         "first_weekday": weekday(meeting.start),
         "time": time_range(meeting.start, meeting.end),
         "cancelled": meeting.status == "cancelled",

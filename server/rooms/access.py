@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from server import permissions
 from server.accounts.models import Role, User
+from server.clock import moment_text
 from server.errors import DomainError, Forbidden, NotFound
 from server.i18n import N_
 from server.meetings import service as meetings
@@ -112,14 +113,10 @@ def find_occurrence(
         raise NotOpen(N_("This occurrence has been cancelled."))
     opens, closes = window(occurrence, opens_before, closes_after)
     if not opens <= now < closes:
-        message = (N_("The room opens at {time}.", time=_local(opens)) if now < opens
-                   else N_("The room closed at {time}.", time=_local(closes)))
+        message = (N_("The room opens at {time}.", time=moment_text(opens)) if now < opens
+                   else N_("The room closed at {time}.", time=moment_text(closes)))
         raise NotOpen(message, fields={"opens_at": opens.isoformat(), "closes_at": closes.isoformat()})
     return occurrence
-
-
-def _local(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%H:%M %d/%m/%Y")
 
 
 def invitation_of(session: Session, meeting: Meeting, user: User) -> MeetingParticipant | None:

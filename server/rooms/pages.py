@@ -14,11 +14,10 @@ from starlette.routing import Route
 from server.appstate import app_state
 from server.auth import page_user
 from server.errors import InvalidInput
-from server.i18n import N_
+from server.i18n import N_, current_translations
 from server.meetings.api import parse_time
 from server.rooms import access
 from server.rooms.jsmessages import catalogue
-from server.templating import current_translations
 
 
 def _meeting_id(request: Request) -> int:

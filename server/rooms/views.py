@@ -16,14 +16,13 @@ from starlette.routing import Route
 from server.accounts.models import User
 from server.appstate import app_state
 from server.auth import page_user
-from server.i18n import N_, Translations, render
+from server.clock import LOCAL
+from server.i18n import N_, Translations, current_translations, render
 from server.meetings import records
 from server.meetings.records_views import RECORD, csv_cell, occurrence_in, record_url
-from server.meetings.recurrence import LOCAL
 from server.rooms import service
 from server.rooms.models import RoomChat
 from server.rooms.service import Presence
-from server.templating import current_translations
 
 
 def _local(moment: dt.datetime | None) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Iterable
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from server.clock import local_day
+
 ONE_DAY = dt.timedelta(days=1)
 
 
@@ -20,7 +20,7 @@ def local_date(moment: dt.datetime) -> dt.date:
     """The calendar day in Cần Thơ: notice is counted in the days people live, not UTC's."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: give times with their zone")
-    return moment.astimezone(LOCAL_TZ).date()
+    return local_day(moment)
 
 
 def _weekdays_in(start: dt.date, stop: dt.date) -> int:

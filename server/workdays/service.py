@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from server.audit import service as audit
+from server.clock import date_text
 from server.csvfile import ImportFailed, Row, RowError, read_rows
 from server.errors import Conflict, InvalidInput, NotFound
 from server.i18n import N_, Text
@@ -53,11 +54,6 @@ class ImportResult:
     removed: int
     unchanged: int
     years: tuple[int, ...]
-
-
-def dmy(day: dt.date) -> str:
-    """``dd/mm/yyyy``, the way the city writes dates (in messages)."""
-    return day.strftime("%d/%m/%Y")
 
 
 def parse_day(value: str, *, typed: bool = False) -> dt.date | None:
@@ -139,7 +135,7 @@ def read_file(data: bytes) -> list[HolidayLine]:
             errors.append(RowError(row.line, "date", problem))
         elif day in first_line:
             errors.append(
-                RowError(row.line, "date", N_("The date {date} is already on line {first}.", date=dmy(day), first=first_line[day]))
+                RowError(row.line, "date", N_("The date {date} is already on line {first}.", date=date_text(day), first=first_line[day]))
             )
         else:
             first_line[day] = row.line
@@ -203,7 +199,7 @@ def add(session: Session, day: dt.date, name: str, *, actor: Any, observed: bool
     if existing is not None:
         raise Conflict(
             N_("Nothing was changed."),
-            fields={"day": N_("{date} is already a holiday: {name}.", date=dmy(day), name=existing.name)},
+            fields={"day": N_("{date} is already a holiday: {name}.", date=date_text(day), name=existing.name)},
         )
     holiday = Holiday(day=day, name=name, observed=observed)
     session.add(holiday)
@@ -214,7 +210,7 @@ def add(session: Session, day: dt.date, name: str, *, actor: Any, observed: bool
 def remove(session: Session, day: dt.date, *, actor: Any, ip: str = "") -> Holiday:
     holiday = session.get(Holiday, day)
     if holiday is None:
-        raise NotFound(N_("{date} is not in the list of holidays.", date=dmy(day)))
+        raise NotFound(N_("{date} is not in the list of holidays.", date=date_text(day)))
     session.delete(holiday)
     audit.record(session, "holiday_removed", actor=actor, target=day.isoformat(), ip=ip, name=holiday.name)
     return holiday

@@ -17,11 +17,11 @@ from server.accounts.models import User
 from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
+from server.clock import LOCAL, date_text
 from server.csvfile import ImportFailed
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
 from server.workdays import service
-from server.workdays.calendar import LOCAL_TZ
 from server.workdays.models import Holiday
 
 WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"), N_("Sunday"))
@@ -47,7 +47,7 @@ def _admin(request: Request) -> User:
 
 
 def _this_year() -> int:
-    return dt.datetime.now(LOCAL_TZ).year
+    return dt.datetime.now(LOCAL).year
 
 
 def _year(value: str | None) -> int:
@@ -60,7 +60,7 @@ def _year(value: str | None) -> int:
 def _row(holiday: Holiday) -> HolidayRow:
     return HolidayRow(
         iso=holiday.day.isoformat(),
-        date=service.dmy(holiday.day),
+        date=date_text(holiday.day),
         weekday=WEEKDAYS[holiday.day.weekday()],
         weekend=holiday.day.weekday() >= 5,
         name=holiday.name,

@@ -22,8 +22,9 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.audit.models import AuditEntry
 from server.db import Database
-from server.mail.imap import ImapTarget, ReplyReader, parse_imap_url
+from server.mail.imap import ReplyReader
 from server.mail.models import OutboxMessage
+from server.mail.urls import ImapTarget, parse_imap_url
 from server.meetings.models import MeetingParticipant
 from server.settings import Settings, UnsafeSettings, load_settings
 from tests.server.mail.conftest import PEOPLE, WARD

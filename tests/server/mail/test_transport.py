@@ -19,16 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from server.mail.transport import (
-    DeliveryError,
-    FileTransport,
-    InvalidSmtpUrl,
-    SmtpConfig,
-    SmtpTransport,
-    classify,
-    make_transport,
-    parse_smtp_url,
-)
+from server.mail.transport import DeliveryError, FileTransport, SmtpTransport, classify, make_transport
+from server.mail.urls import InvalidSmtpUrl, SmtpConfig, parse_smtp_url
 from tests.server.mail.conftest import ENVELOPE_FROM, REFUSED, Recorder, SmtpServer, free_port, invitation
 
 pytestmark = pytest.mark.anyio

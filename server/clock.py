@@ -1,0 +1,52 @@
+"""The city's clock: one time zone and one way to write dates and times.
+
+Times are stored in UTC and shown, entered and expanded in Asia/Ho_Chi_Minh (UTC+7, no
+daylight saving), so a weekly 08:00 briefing stays at 08:00. The city writes a day as
+``dd/mm/yyyy`` and a time on the 24-hour clock after it: ``07/12/2026 08:00``. Every page,
+mail, message and export prints through these functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+TZID = "Asia/Ho_Chi_Minh"
+LOCAL = ZoneInfo(TZID)
+DATE = "%d/%m/%Y"
+CLOCK = "%H:%M"
+CLOCK_SECONDS = "%H:%M:%S"
+
+
+def local(moment: dt.datetime) -> dt.datetime:
+    """The same instant on the city's wall clock."""
+    return moment.astimezone(LOCAL)
+
+
+def local_day(moment: dt.datetime | dt.date) -> dt.date:
+    """The calendar day in the city (a date is taken as it is)."""
+    return moment.astimezone(LOCAL).date() if isinstance(moment, dt.datetime) else moment
+
+
+def date_text(moment: dt.datetime | dt.date) -> str:
+    """``dd/mm/yyyy`` of the local day."""
+    return local_day(moment).strftime(DATE)
+
+
+def clock_text(moment: dt.datetime, *, seconds: bool = False) -> str:
+    """``HH:MM`` (or ``HH:MM:SS``) on the local 24-hour clock."""
+    return moment.astimezone(LOCAL).strftime(CLOCK_SECONDS if seconds else CLOCK)
+
+
+def moment_text(moment: dt.datetime | None, *, seconds: bool = False) -> str:
+    """``dd/mm/yyyy HH:MM`` (or ``…:SS``), the local day then the time; empty for no time."""
+    if moment is None:
+        return ""
+    return f"{date_text(moment)} {clock_text(moment, seconds=seconds)}"
+
+
+def time_range(start: dt.datetime, end: dt.datetime) -> str:
+    """``08:00–10:00``; the end's date too when it falls on another local day."""
+    if local_day(start) != local_day(end):
+        return f"{clock_text(start)}–{moment_text(end)}"
+    return f"{clock_text(start)}–{clock_text(end)}"
