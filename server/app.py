@@ -14,46 +14,47 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from media.supervisor import Supervisor
-from server.accounts import admin as accounts_admin
-from server.accounts import views as accounts_views
+from server.accounts import api as accounts_api
+from server.accounts import pages as accounts_pages
 from server.accounts.tokens import TokenSigner
 from server.appstate import AppState
-from server.audit import views as audit_views
+from server.audit import pages as audit_pages
 from server.auth import RequestContextMiddleware
 from server.bodylimit import BodyLimitMiddleware
-from server.calendar import views as calendar_views
+from server.calendar import api as calendar_api
+from server.calendar import pages as calendar_pages
 from server.csrf import CSRFMiddleware
 from server.db import Database
+from server.documents import api as documents_api
+from server.documents import pages as documents_pages
+from server.documents.forms import UPLOAD_PATH, upload_limit
 from server.home import routes as home_routes
 from server.i18n import Catalogues
-from server.mail import rsvp
-from server.mail import rsvp_views as mail_rsvp_views
-from server.mail import views as mail_views
+from server.mail import pages as mail_pages
 from server.mail.imap import ReplyReader
-from server.mail.invitations import notifier
+from server.mail.invitations import MailDeputyNotifier, notifier
 from server.mail.retry import RetryPolicy
 from server.mail.sender import OutboxSender
 from server.mail.transport import make_transport
 from server.mail.urls import parse_imap_url
 from server.meetings import api as meetings_api
-from server.meetings import documents_views as meetings_documents
-from server.meetings import records_views as meetings_records
-from server.meetings import views as meetings_views
-from server.metrics import Metrics, MetricsMiddleware, metrics_view, route_names
+from server.meetings import pages as meetings_pages
+from server.metrics import Metrics, MetricsMiddleware, route_names
 from server.openapi import build_spec, openapi_view
 from server.ratelimit import LoginThrottle
+from server.records import api as records_api
+from server.records import pages as records_pages
 from server.responses import exception_handlers
 from server.rooms import pages as rooms_pages
 from server.rooms import service as rooms_service
-from server.rooms import views as rooms_views
 from server.rooms.access import JoinLinks
 from server.rooms.hub import RoomHub
 from server.rooms.socket import echo_socket, room_socket
 from server.settings import Settings, load_settings
 from server.templating import Pages
-from server.units import admin as units_admin
-from server.units import views as units_views
-from server.workdays import views as workdays_views
+from server.units import api as units_api
+from server.units import pages as units_pages
+from server.workdays import pages as workdays_pages
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 SESSION_COOKIE = "giaoban_session"
@@ -69,24 +70,24 @@ def app_version() -> str:
 def all_routes() -> list[BaseRoute]:
     return [
         *home_routes,
-        *accounts_views.routes,
-        *accounts_admin.routes,
-        *units_views.routes,
-        *units_admin.routes,
-        *audit_views.routes,
+        *accounts_pages.routes,
+        *accounts_api.routes,
+        *units_pages.routes,
+        *units_api.routes,
+        *audit_pages.routes,
         *meetings_api.routes,
-        *meetings_documents.routes,
-        *meetings_records.routes,
-        *rooms_views.routes,
-        *meetings_views.routes,
-        *workdays_views.routes,
-        *calendar_views.routes,
-        *mail_views.routes,
-        *mail_rsvp_views.routes,
+        *documents_pages.routes,
+        *documents_api.routes,
+        *records_pages.routes,
+        *records_api.routes,
+        *meetings_pages.routes,
+        *workdays_pages.routes,
+        *calendar_pages.routes,
+        *calendar_api.routes,
+        *mail_pages.routes,
         WebSocketRoute("/ws/meetings/{meeting_id:int}", room_socket, name="room_socket"),
         WebSocketRoute("/ws/echo", echo_socket, name="echo_socket"),
         *rooms_pages.routes,
-        Route("/metrics", metrics_view, name="metrics"),
         Route("/api/openapi.json", openapi_view, name="openapi"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if not url:
             return None
         return ReplyReader(db, parse_imap_url(url), interval=settings.imap_interval,
-                           notify=rsvp.MailDeputyNotifier(notifier(state)), applied=state.outbox_sender.wake)
+                           notify=MailDeputyNotifier(notifier(state.settings, state.catalogues)), applied=state.outbox_sender.wake)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -154,7 +155,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_body_bytes,
-                larger=[(meetings_documents.UPLOAD_PATH, meetings_documents.upload_limit(settings.max_document_bytes))],
+                larger=[(UPLOAD_PATH, upload_limit(settings.max_document_bytes))],
             ),
             Middleware(CSRFMiddleware),
         ],

@@ -16,7 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.accounts import service as accounts
 from server.accounts.models import User
+from server.accounts.service import LoginResult
 from server.appstate import AppState, scope_state
+from server.edge import client_ip
 from server.errors import NotAuthenticated
 from server.i18n import LANG_COOKIE, LOCALES, N_, current_translations
 from server.responses import LoginRequired
@@ -127,3 +129,23 @@ def api_user(request: HTTPConnection) -> User:
             raise NotAuthenticated(N_("The access token is invalid or has expired."))
         raise NotAuthenticated(N_("Log in first (a bearer token or the session cookie)."))
     return user
+
+
+async def attempt_login(request: Request, username: str, password: str) -> LoginResult:
+    """Check a password against the per-address throttle and the per-account lock (the login
+    page and the token API both log in this way)."""
+    state = scope_state(request.scope)
+    ip = client_ip(request)
+    if not state.login_throttle.allowed(ip):
+        return LoginResult(None, N_("Too many failed attempts from this address. Try again later."), state.login_throttle.retry_after(ip))
+    result: LoginResult = await state.db.run(
+        accounts.authenticate,
+        username,
+        password,
+        ip=ip,
+        max_failures=state.settings.login_max_failures,
+        lock_seconds=state.settings.login_lock_seconds,
+    )
+    if result.user is None:
+        state.login_throttle.failed(ip)
+    return result

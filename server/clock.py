@@ -11,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from server.i18n import N_, Text
+
 TZID = "Asia/Ho_Chi_Minh"
 LOCAL = ZoneInfo(TZID)
 DATE = "%d/%m/%Y"
 CLOCK = "%H:%M"
 CLOCK_SECONDS = "%H:%M:%S"
+WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"), N_("Sunday"))
 
 
 def local(moment: dt.datetime) -> dt.datetime:
@@ -26,6 +29,11 @@ def local(moment: dt.datetime) -> dt.datetime:
 def local_day(moment: dt.datetime | dt.date) -> dt.date:
     """The calendar day in the city (a date is taken as it is)."""
     return moment.astimezone(LOCAL).date() if isinstance(moment, dt.datetime) else moment
+
+
+def weekday_name(moment: dt.datetime | dt.date) -> Text:
+    """The local day's name (Thứ Hai … Chủ Nhật once translated)."""
+    return WEEKDAYS[local_day(moment).weekday()]
 
 
 def date_text(moment: dt.datetime | dt.date) -> str:

@@ -8,11 +8,10 @@ included). Bearer-token requests are exempt: a browser never adds that header by
 from __future__ import annotations
 
 import hmac
-import secrets
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import Forbidden
@@ -23,17 +22,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
-
-
-def csrf_token(connection: HTTPConnection) -> str:
-    """The session's CSRF token, created on first use."""
-    if "session" not in connection.scope:
-        return ""
-    token = connection.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        connection.session["csrf"] = token
-    return token
 
 
 class CSRFMiddleware:

@@ -3,23 +3,15 @@ administrators and to loopback scrapers only."""
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from server.appstate import app_state
-from server.errors import Forbidden
-from server.i18n import N_
-from server.permissions import can_view_metrics
 
 # name, help, kind, key in the supervisor's snapshot
 MEDIA_METRICS = [
@@ -117,19 +109,3 @@ class MetricsMiddleware:
             self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
             if status >= 500:
                 self.metrics.errors.labels(route).inc()
-
-
-def _is_loopback(host: str | None) -> bool:
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-async def metrics_view(request: Request) -> Response:
-    client = request.client.host if request.client else None
-    forwarded = "x-forwarded-for" in request.headers  # behind a proxy, loopback means nothing
-    if not (can_view_metrics(request.state.user) or (_is_loopback(client) and not forwarded)):
-        raise Forbidden(N_("Metrics are for administrators and local scrapers only."))
-    metrics: Metrics = app_state(request).metrics
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

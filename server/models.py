@@ -7,16 +7,10 @@ from sqlmodel import SQLModel
 from server.accounts.models import User
 from server.audit.models import AuditEntry
 from server.calendar.models import FeedToken
+from server.documents.models import MeetingDocument
 from server.mail.models import OutboxMessage
-from server.meetings.models import (
-    Meeting,
-    MeetingDocument,
-    MeetingParticipant,
-    MeetingSelection,
-    Minutes,
-    OccurrenceOverride,
-    RollCall,
-)
+from server.meetings.models import Meeting, MeetingParticipant, MeetingSelection, OccurrenceOverride
+from server.records.models import Minutes, RollCall
 from server.rooms.models import RoomAttendance, RoomChat, RoomState
 from server.units.models import Unit, UnitChange
 from server.workdays.models import Holiday

@@ -5,15 +5,15 @@ Templates display and never decide: views hand them every value and permission t
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse
 
 from server.clock import moment_text
-from server.csrf import csrf_token
 from server.i18n import Catalogues, Text, current_translations, render
 from server.labels import label
 from server.permissions import is_admin
@@ -55,6 +55,17 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
     env.filters["pager_query"] = _pager_query
     env.filters["label"] = lambda value, group: _text(label(value, group))
     return env
+
+
+def csrf_token(connection: HTTPConnection) -> str:
+    """The session's CSRF token, created on first use."""
+    if "session" not in connection.scope:
+        return ""
+    token = connection.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        connection.session["csrf"] = token
+    return token
 
 
 class Pages:

@@ -31,7 +31,7 @@ from typing import Literal
 
 import jinja2
 
-from server.clock import date_text, local_day, moment_text, time_range
+from server.clock import date_text, local_day, moment_text, time_range, weekday_name
 from server.i18n import N_, Text, Translations, current_translations
 from server.templating import make_environment
 
@@ -165,7 +165,6 @@ def _nfc(value: str) -> str:
 # --- the bodies ----------------------------------------------------------------------------
 
 Notice = Literal["invitation", "update", "cancellation"]
-WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"), N_("Sunday"))
 SUBJECTS: dict[Notice, Text] = {  # formatted with title= and when=
     "invitation": N_("Invitation: {title}, {when}"),
     "update": N_("Changed: {title}, {when}"),
@@ -223,7 +222,7 @@ def when_text(start: dt.datetime, end: dt.datetime, translations: Translations) 
     if start.tzinfo is None or end.tzinfo is None:
         raise ComposeError("meeting times must be aware datetimes")
     day = local_day(start)
-    return N_("{weekday}, {date}, {time} (Vietnam time)", weekday=WEEKDAYS[day.weekday()], date=date_text(day),
+    return N_("{weekday}, {date}, {time} (Vietnam time)", weekday=weekday_name(day), date=date_text(day),
               time=time_range(start, end)).render(
         translations
     )

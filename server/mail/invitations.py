@@ -18,14 +18,14 @@ from sqlmodel import Session, col, select
 from server.calendar import ics
 from server.calendar import service as calendar
 from server.db import utcnow
-from server.i18n import Translations
+from server.i18n import Catalogues, Translations
 from server.mail import outbox, rsvp
 from server.mail.compose import InvitationContext, Notice, compose_imip, render_invitation
 from server.meetings.models import Meeting, MeetingParticipant, OccurrenceOverride
 from server.meetings.service import Invitee
 
 if TYPE_CHECKING:
-    from server.appstate import AppState
+    from server.settings import Settings
 
 
 def recipients(participants: list[MeetingParticipant]) -> dict[str, Invitee]:
@@ -113,9 +113,21 @@ class MailNotifier:
             self._send(session, meeting, to, notice, data, method, start, end, title)  # type: ignore[arg-type]
 
 
-def notifier(state: AppState) -> MailNotifier:
+def notifier(settings: Settings, catalogues: Catalogues) -> MailNotifier:
     """The notifier of this app: mail in the default language (the officials' Vietnamese,
     whatever language the secretary's screen is in)."""
-    settings = state.settings
-    return MailNotifier(settings.effective_public_url, settings.mail_from, state.catalogues.get(settings.default_locale),
+    return MailNotifier(settings.effective_public_url, settings.mail_from, catalogues.get(settings.default_locale),
                         rsvp.RsvpSigner(settings.effective_secret_key))
+
+
+@dataclass(frozen=True)
+class MailDeputyNotifier:
+    """Sends the deputy the same invitation (REQUEST, their own answer links) as everyone."""
+
+    mail: MailNotifier
+
+    def deputy_invited(self, session: Session, meeting: Meeting, deputy: Invitee) -> None:
+        # The notifier's own building blocks, so the deputy's mail is exactly an invitation.
+        event, _ = self.mail._event(session, meeting)
+        data = ics.request(event, now=utcnow(), labels=calendar.labels(self.mail.translations))
+        self.mail._send(session, meeting, deputy, "invitation", data, "REQUEST", meeting.start, meeting.end, meeting.title)

@@ -12,14 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session, col, select
 
 from server.audit import service as audit
-from server.calendar import ics
-from server.calendar import service as calendar
 from server.db import utcnow
 from server.errors import Conflict, InvalidInput, NotFound
 from server.i18n import N_, Text
@@ -27,9 +25,6 @@ from server.mail.compose import RsvpLinks
 from server.meetings.models import Meeting, MeetingParticipant
 from server.meetings.service import Invitee
 from server.text import nfc
-
-if TYPE_CHECKING:
-    from server.mail.invitations import MailNotifier
 
 SALT = "giaoban.rsvp"
 GRACE = dt.timedelta(days=7)
@@ -135,19 +130,6 @@ class DeputyNotifier(Protocol):
     """Invites a deputy named by an answer (the mail outbox; tests may pass None)."""
 
     def deputy_invited(self, session: Session, meeting: Meeting, deputy: Invitee) -> None: ...
-
-
-@dataclass(frozen=True)
-class MailDeputyNotifier:
-    """Sends the deputy the same invitation (REQUEST, their own answer links) as everyone."""
-
-    mail: MailNotifier
-
-    def deputy_invited(self, session: Session, meeting: Meeting, deputy: Invitee) -> None:
-        # The notifier's own building blocks, so the deputy's mail is exactly an invitation.
-        event, _ = self.mail._event(session, meeting)
-        data = ics.request(event, now=utcnow(), labels=calendar.labels(self.mail.translations))
-        self.mail._send(session, meeting, deputy, "invitation", data, "REQUEST", meeting.start, meeting.end, meeting.title)
 
 
 @dataclass(frozen=True)

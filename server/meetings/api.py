@@ -13,40 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.accounts.models import User
-from server.accounts.views import client_ip
 from server.api import ApiDoc, Param, api_route, parse_body
 from server.appstate import app_state
 from server.auth import api_user
-from server.errors import Conflict, InvalidInput
-from server.i18n import N_, current_translations
+from server.edge import ID, ORIGINAL, client_ip, parse_time, path_int
+from server.errors import Conflict
+from server.i18n import current_translations
 from server.mail.invitations import notifier
 from server.meetings import schemas, service
 from server.meetings.participants import level_counts
 from server.meetings.schemas import CancelIn, MeetingIn, MeetingPatch, OccurrencePatch
 from server.units import service as units
-
-ID = Param("id", "Meeting id", "integer", where="path")
-ORIGINAL = Param("original_start", "The occurrence's original start, ISO 8601 with offset", where="path")
-
-
-def parse_time(raw: str | None, name: str) -> dt.datetime:
-    """An ISO 8601 time from a query or path (a '+' that a URL turned into a space is restored)."""
-    if not raw:
-        raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Required.")})
-    try:
-        value = dt.datetime.fromisoformat(raw.strip().replace(" ", "+"))
-    except ValueError:
-        raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Give an ISO 8601 time with its offset.")}) from None
-    if value.tzinfo is None:
-        raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Give an ISO 8601 time with its offset.")})
-    return value
-
-
-def _meeting_id(request: Request) -> int:
-    raw = request.path_params["id"]
-    if not str(raw).isdigit():
-        raise InvalidInput(N_("Some fields are invalid."), fields={"id": N_("Must be a whole number.")})
-    return int(raw)
 
 
 def _conflicts_json(session: Session, conflicts: list[Any]) -> list[dict[str, Any]]:
@@ -92,7 +69,7 @@ async def api_create(request: Request) -> Response:
     body = await parse_body(request, MeetingIn)
     state = app_state(request)
     result = await state.db.run(_create, actor, body, state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request),
-                                notifier(state))
+                                notifier(state.settings, state.catalogues))
     state.outbox_sender.wake()
     return JSONResponse(result, status_code=201)
 
@@ -134,7 +111,7 @@ def _get(session: Session, viewer: User, meeting_id: int, public_url: str) -> di
 async def api_get(request: Request) -> Response:
     viewer = api_user(request)
     state = app_state(request)
-    return JSONResponse(await state.db.run(_get, viewer, _meeting_id(request), state.settings.effective_public_url))
+    return JSONResponse(await state.db.run(_get, viewer, path_int(request), state.settings.effective_public_url))
 
 
 def _patch(session: Session, actor: User, meeting_id: int, body: MeetingPatch, max_endpoints: int, public_url: str, ip: str,
@@ -159,8 +136,8 @@ async def api_patch(request: Request) -> Response:
     actor = api_user(request)
     body = await parse_body(request, MeetingPatch)
     state = app_state(request)
-    result = await state.db.run(_patch, actor, _meeting_id(request), body, state.settings.max_endpoints,
-                                state.settings.effective_public_url, client_ip(request), notifier(state))
+    result = await state.db.run(_patch, actor, path_int(request), body, state.settings.max_endpoints,
+                                state.settings.effective_public_url, client_ip(request), notifier(state.settings, state.catalogues))
     state.outbox_sender.wake()
     return JSONResponse(result)
 
@@ -180,8 +157,8 @@ async def api_cancel(request: Request) -> Response:
     actor = api_user(request)
     body = await _optional_body(request, CancelIn)
     state = app_state(request)
-    result = await state.db.run(_cancel, actor, _meeting_id(request), body, state.settings.effective_public_url, client_ip(request),
-                                notifier(state))
+    result = await state.db.run(_cancel, actor, path_int(request), body, state.settings.effective_public_url, client_ip(request),
+                                notifier(state.settings, state.catalogues))
     state.outbox_sender.wake()
     return JSONResponse(result)
 
@@ -205,10 +182,10 @@ async def api_occurrence(request: Request) -> Response:
     state = app_state(request)
     original = parse_time(request.path_params["original_start"], "original_start")
     if request.method == "GET":
-        return JSONResponse(await state.db.run(_occurrence, viewer, _meeting_id(request), original))
+        return JSONResponse(await state.db.run(_occurrence, viewer, path_int(request), original))
     body = await parse_body(request, OccurrencePatch)
-    result = await state.db.run(_change_occurrence, viewer, _meeting_id(request), original, body,
-                                state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request), notifier(state))
+    result = await state.db.run(_change_occurrence, viewer, path_int(request), original, body,
+                                state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request), notifier(state.settings, state.catalogues))
     state.outbox_sender.wake()
     return JSONResponse(result)
 
@@ -225,8 +202,8 @@ async def api_cancel_occurrence(request: Request) -> Response:
     body = await _optional_body(request, CancelIn)
     state = app_state(request)
     original = parse_time(request.path_params["original_start"], "original_start")
-    result = await state.db.run(_cancel_occurrence, actor, _meeting_id(request), original, body,
-                                state.settings.effective_public_url, client_ip(request), notifier(state))
+    result = await state.db.run(_cancel_occurrence, actor, path_int(request), original, body,
+                                state.settings.effective_public_url, client_ip(request), notifier(state.settings, state.catalogues))
     state.outbox_sender.wake()
     return JSONResponse(result)
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from server.clock import LOCAL, clock_text, date_text, local_day, time_range
+from server.clock import LOCAL, clock_text, date_text, time_range, weekday_name
+from server.edge import occurrence_path
 from server.i18n import N_, Text
 from server.meetings.conflicts import Conflict as PlanConflict
 from server.meetings.service import Occurrence
-from server.workdays.views import WEEKDAYS
 
 KIND_LABELS: dict[str, Text] = {"regular": N_("Regular meeting"), "ad_hoc": N_("Ad hoc meeting")}
 RESPONSES = ("accepted", "tentative", "delegated", "declined", "needs_action")
@@ -26,21 +25,6 @@ RESPONSE_LABELS: dict[str, Text] = {
     "tentative": N_("Tentative"),
     "delegated": N_("Delegated"),
 }
-
-
-def weekday(moment: dt.datetime | dt.date) -> Text:
-    return WEEKDAYS[local_day(moment).weekday()]
-
-
-def original_key(original_start: dt.datetime) -> str:
-    """An occurrence's name in addresses: its original start in UTC, ISO 8601."""
-    return original_start.astimezone(dt.UTC).isoformat()
-
-
-def occurrence_path(meeting_id: int, original_start: dt.datetime, page: str = "") -> str:
-    """``/meetings/{id}/occurrences/{original start}[/page]``, the ``+`` of the offset escaped."""
-    path = f"/meetings/{meeting_id}/occurrences/{quote(original_key(original_start), safe=':')}"
-    return f"{path}/{page}" if page else path
 
 
 @dataclass(frozen=True)
@@ -64,7 +48,7 @@ def occurrence_row(o: Occurrence, *, now: dt.datetime, editable: bool = False) -
     meeting_id = o.meeting.id or 0
     return OccurrenceRow(
         meeting_id=meeting_id, url=f"/meetings/{meeting_id}", date=date_text(o.start),
-        iso_date=o.start.astimezone(LOCAL).date().isoformat(), weekday=weekday(o.start),
+        iso_date=o.start.astimezone(LOCAL).date().isoformat(), weekday=weekday_name(o.start),
         time=time_range(o.start, o.end), title=o.title, host=o.meeting.host_unit_name,
         cancelled=o.cancelled or o.meeting.status == "cancelled", changed=o.changed, past=o.end <= now,
         record_url=occurrence_path(meeting_id, o.original_start, "record"),

@@ -1,5 +1,5 @@
-"""Meetings (one event or a series), who is invited, occurrences that differ from the series,
-documents, and what each occurrence records (roll-call, minutes).
+"""Meetings (one event or a series), who is invited, occurrences that differ from the series.
+What each occurrence records (roll-call, minutes) is in ``server.records``.
 
 Names seen at save time (units, people, the host, the chair) are stored with the rows, so a
 later rename or merge never rewrites what a past meeting showed.
@@ -96,60 +96,6 @@ class OccurrenceOverride(SQLModel, table=True):
     title: str = Field(default="", max_length=200)  # empty: the series' title
     cancelled: bool = Field(default=False)
     sequence: int = Field(default=0)
-    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
-class MeetingDocument(SQLModel, table=True):
-    """An uploaded file (PDF, DOCX, XLSX) or a link, served only to those who may see the meeting."""
-
-    __tablename__ = "meeting_documents"
-
-    id: int | None = Field(default=None, primary_key=True)
-    meeting_id: int = Field(foreign_key="meetings.id", index=True)
-    kind: str = Field(max_length=10)  # file | link
-    title: str = Field(max_length=200)
-    url: str = Field(default="", max_length=2000)
-    filename: str = Field(default="", max_length=255)
-    content_type: str = Field(default="", max_length=100)
-    size: int = Field(default=0)
-    sha256: str = Field(default="", max_length=64, index=True)  # the stored file's name under var/documents/
-    uploaded_by_id: int | None = Field(default=None, foreign_key="users.id")
-    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
-class RollCall(SQLModel, table=True):
-    """Điểm danh: one invited unit at one occurrence."""
-
-    __tablename__ = "roll_calls"
-    __table_args__ = (sa.UniqueConstraint("meeting_id", "original_start", "unit_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    meeting_id: int = Field(foreign_key="meetings.id", index=True)
-    original_start: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
-    unit_id: int = Field(foreign_key="units.id")
-    status: str = Field(default="unknown", max_length=20)  # present_in_person|present_online|absent|unknown
-    reason: str = Field(default="", max_length=500)
-    automatic: bool = Field(default=False)  # filled from joins and leaves, not by the secretary
-    updated_by_id: int | None = Field(default=None, foreign_key="users.id")
-    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
-class Minutes(SQLModel, table=True):
-    """Biên bản of one occurrence."""
-
-    __tablename__ = "minutes"
-    __table_args__ = (sa.UniqueConstraint("meeting_id", "original_start"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    meeting_id: int = Field(foreign_key="meetings.id", index=True)
-    original_start: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
-    chair: str = Field(default="", max_length=200)
-    attendees: str = Field(default="", max_length=20000)
-    proceedings: str = Field(default="", max_length=50000)
-    opinions: str = Field(default="", max_length=50000)
-    conclusions: str = Field(default="", max_length=50000)
-    version: int = Field(default=1)
-    updated_by_id: int | None = Field(default=None, foreign_key="users.id")
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 

@@ -22,8 +22,9 @@ from server.i18n import N_, Text
 from server.meetings import recurrence
 from server.meetings.conflicts import Conflict as PlanConflict
 from server.meetings.conflicts import Slot, day_off_conflicts, find_conflicts, notice_conflicts
-from server.meetings.models import Meeting, MeetingParticipant, MeetingSelection, Minutes, OccurrenceOverride, RollCall
+from server.meetings.models import Meeting, MeetingParticipant, MeetingSelection, OccurrenceOverride
 from server.meetings.participants import Choice, Expansion, expand
+from server.records.models import Minutes, RollCall
 from server.text import fold, nfc
 from server.units import service as units
 from server.units.models import Unit

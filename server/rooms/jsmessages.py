@@ -2,7 +2,7 @@
 embed them translated (``strings``), and the scripts look them up by their English text, so no
 prose lives in the JavaScript. Placeholders are ``{name}``, filled in by the script.
 
-Each ``t("…")`` in ``web/static/js/*.js`` has its entry here: the room page and the connection
+Each ``t("…")`` in ``web/static/js/**/*.js`` has its entry here: the room page and the connection
 test embed the same list."""
 
 from __future__ import annotations

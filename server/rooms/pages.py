@@ -1,5 +1,5 @@
 """The pages around a meeting's room: the room itself (pre-join, the room, the lobby — one page
-driven by ``web/static/js/room.js``), the page that says when a room opens, and the connection
+driven by ``web/static/js/room.js`` and its modules under ``room/``), the page that says when a room opens, and the connection
 test a ward can run before a meeting."""
 
 from __future__ import annotations
@@ -13,18 +13,10 @@ from starlette.routing import Route
 
 from server.appstate import app_state
 from server.auth import page_user
-from server.errors import InvalidInput
-from server.i18n import N_, current_translations
-from server.meetings.api import parse_time
+from server.edge import parse_time, path_int
+from server.i18n import current_translations
 from server.rooms import access
 from server.rooms.jsmessages import catalogue
-
-
-def _meeting_id(request: Request) -> int:
-    raw = str(request.path_params["id"])
-    if not raw.isdigit():
-        raise InvalidInput(N_("Some fields are invalid."), fields={"id": N_("Must be a whole number.")})
-    return int(raw)
 
 
 def page_config(request: Request, **values: Any) -> str:
@@ -38,7 +30,7 @@ def page_config(request: Request, **values: Any) -> str:
 
 async def room_page(request: Request) -> Response:
     state = app_state(request)
-    meeting_id = _meeting_id(request)
+    meeting_id = path_int(request)
     invite_token = request.query_params.get("invite", "")
     invite = state.join_links.read(invite_token) if invite_token else None
     user = request.state.user if invite is None else None

@@ -18,8 +18,8 @@ from starlette.applications import Starlette
 from server.audit.models import AuditEntry
 from server.errors import InvalidInput
 from server.i18n import LANG_COOKIE
-from server.mail import replies, rsvp
-from server.mail.invitations import notifier
+from server.mail import replies
+from server.mail.invitations import MailDeputyNotifier, notifier
 from server.mail.models import OutboxMessage
 from server.meetings.models import MeetingParticipant
 from tests.server.mail.conftest import PEOPLE, WARD
@@ -142,7 +142,7 @@ def test_a_delegated_reply_invites_the_deputy(app: Starlette, session: Session, 
     data = reply(meeting["uid"], partstat="DELEGATED", delegated_to="mailto:pho.tanan@cantho.gov.vn.test")
     before = session.exec(select(func.count()).select_from(OutboxMessage)).one()
     result = replies.apply_reply(session, data, sender=WARD,
-                                 notify=rsvp.MailDeputyNotifier(notifier(app.state.giaoban)))
+                                 notify=MailDeputyNotifier(notifier(app.state.giaoban.settings, app.state.giaoban.catalogues)))
     assert (result.response, result.delegated_to, result.deputy_added) == ("delegated", "pho.tanan@cantho.gov.vn.test", True)
     assert row(session, meeting["id"], WARD).delegated_to == "pho.tanan@cantho.gov.vn.test"
     deputy = row(session, meeting["id"], "pho.tanan@cantho.gov.vn.test")

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 
 from server.audit.models import AuditEntry
 from server.db import Database
-from server.mail import views
+from server.mail import pages as mail_pages
 from server.mail.models import OutboxMessage
 from server.mail.retry import RetryPolicy
 from server.mail.sender import OutboxSender
@@ -120,10 +120,10 @@ def test_only_administrators_see_or_resend_mail(mail_app: Starlette, mail_db: Da
 
 
 def test_the_list_filters_and_pages(mail_db: Database, admin: Browser) -> None:
-    add_mail(mail_db, views.PAGE_SIZE + 5)
+    add_mail(mail_db, mail_pages.PAGE_SIZE + 5)
     first = admin.get("/admin/outbox")
-    assert len(ROW.findall(first.text)) == views.PAGE_SIZE and "page=2" in first.text
+    assert len(ROW.findall(first.text)) == mail_pages.PAGE_SIZE and "page=2" in first.text
     second = admin.get("/admin/outbox?page=2")
     assert len(ROW.findall(second.text)) == 5
     assert ROW.findall(admin.get("/admin/outbox?state=sent").text) == []
-    assert len(ROW.findall(admin.get("/admin/outbox?state=nonsense").text)) == views.PAGE_SIZE  # unknown: all
+    assert len(ROW.findall(admin.get("/admin/outbox?state=nonsense").text)) == mail_pages.PAGE_SIZE  # unknown: all

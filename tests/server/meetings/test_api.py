@@ -255,7 +255,7 @@ def test_a_series_landing_on_tet_or_a_weekend_is_warned_about(browser: Browser, 
 
 
 def test_times_of_a_meeting_with_records_cannot_change(browser: Browser, app: Starlette, secretary: dict[str, str]) -> None:
-    from server.meetings import records
+    from server.records import service as records
     from server.units import service as units
 
     created = browser.post("/api/meetings", json=plan(recurrence="FREQ=WEEKLY;BYDAY=MO;COUNT=4"), headers=secretary).json()

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from server.errors import InvalidInput
 from server.i18n import Catalogues
-from server.meetings import records
+from server.records import service as records
 from tests.support.meetings import at, monday, plan
 from tests.support.web import Browser, api_token, other_browser
 

@@ -16,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 
 from server.i18n import LANG_COOKIE
-from server.meetings.form import PlanForm, build_rule, simple_repeat
+from server.meetings.forms import PlanForm, build_rule, simple_repeat
 from server.meetings.participants import Choice, LevelChoice
 from server.meetings.service import MeetingInput
 from tests.support.web import Browser, api_token, other_browser

@@ -13,7 +13,8 @@ import httpx
 from sqlmodel import select
 
 from server.audit.models import AuditEntry
-from server.meetings.models import MeetingParticipant, RollCall
+from server.meetings.models import MeetingParticipant
+from server.records.models import RollCall
 from server.rooms.models import RoomAttendance
 from tests.support.live import Live
 from tests.support.media_clips import BRIGHTNESS, Clips

@@ -1,5 +1,6 @@
-"""Administrators' pages for reorganising units: rename, move, merge or dissolve one unit, or
-apply a reorganisation file. The rules live in :mod:`server.units.reorganise`."""
+"""Unit pages: browse the tree, search, a unit's page, CSV import; for administrators, rename,
+move, merge or dissolve one unit, or apply a reorganisation file (the rules live in
+:mod:`server.units.reorganise`)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,93 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from server import permissions
+from server.accounts import service as accounts
 from server.accounts.models import User
-from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
 from server.csvfile import ImportFailed
+from server.edge import client_ip
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_
-from server.units import reorganise, service
+from server.units import csvimport, reorganise, service
 from server.units.models import Unit
+
+
+def _search_page(session: Session, q: str, level: str, include_inactive: bool) -> dict[str, Any]:
+    results, total = service.search(session, q=q, level=level, include_inactive=include_inactive, limit=500)
+    codes = service.codes_by_id(session)
+    return {
+        "results": results,
+        "total": total,
+        "parents": {u.code: codes.get(u.parent_id or 0, "") for u in results},
+        "names": {u.id: u.name for u in service.all_units(session, include_inactive=True)},
+        "levels": service.levels(session),
+        "level_names": service.level_names(session),
+        "forest": service.tree(session) if not (q or level) else [],
+    }
+
+
+async def units_page(request: Request) -> Response:
+    page_user(request)
+    q = request.query_params.get("q", "").strip()[:200]
+    level = request.query_params.get("level", "").strip()[:50]
+    include_inactive = request.query_params.get("inactive") == "1"
+    context = await app_state(request).db.run(_search_page, q, level, include_inactive)
+    context.update(q=q, level=level, include_inactive=include_inactive,
+                   can_import=permissions.can_manage_units(request.state.user))
+    return app_state(request).pages.render(request, "units/index.html", context)
+
+
+def _unit_page(session: Session, code: str, viewer: Any) -> dict[str, Any]:
+    unit = service.by_code(session, code)
+    merged_into = service.by_id(session, unit.merged_into_id) if unit.merged_into_id else None
+    show_members = permissions.can_see_unit_members(session, viewer, unit)
+    members, _ = accounts.list_users(session, unit=unit.code, limit=500) if show_members else ([], 0)
+    return {
+        "unit": unit,
+        "ancestors": service.ancestors(session, unit),
+        "children": service.children(session, unit, include_inactive=True),
+        "merged_into": merged_into,
+        "history": service.history(session, unit),
+        "members": [u for u, _ in members],
+        "show_members": show_members,
+        "can_manage": permissions.can_manage_units(viewer),
+    }
+
+
+async def unit_page(request: Request) -> Response:
+    user = page_user(request)
+    context = await app_state(request).db.run(_unit_page, request.path_params["code"], user)
+    return app_state(request).pages.render(request, "units/detail.html", context)
+
+
+async def import_page(request: Request) -> Response:
+    user = page_user(request)
+    if not permissions.can_manage_units(user):
+        raise Forbidden(N_("Only administrators manage units."))
+    pages = app_state(request).pages
+    if request.method == "GET":
+        return pages.render(request, "units/import.html", {"errors": [], "result": None})
+    form = await request.form()
+    upload = form.get("file")
+    data = await upload.read() if upload is not None and not isinstance(upload, str) else b""
+    await form.close()
+    if not data:
+        return pages.render(request, "units/import.html", {"errors": [], "result": None, "missing": True}, status_code=422)
+    try:
+        result = await app_state(request).db.run(_import, data, user, request.client.host if request.client else "")
+    except ImportFailed as exc:
+        return pages.render(request, "units/import.html", {"errors": exc.errors, "result": None}, status_code=422)
+    return pages.render(request, "units/import.html", {"errors": [], "result": result})
+
+
+def _import(session: Session, data: bytes, actor: Any, ip: str) -> csvimport.ImportResult:
+    from server.audit import service as audit
+
+    result = csvimport.import_units(session, data, actor=actor.username, batch="import")
+    accounts.sync_endpoint_accounts(session)
+    audit.record(session, "units_imported", actor=actor, ip=ip, created=result.created, updated=result.updated)
+    return result
 
 
 def _admin(request: Request) -> User:
@@ -163,6 +242,9 @@ async def reorganise_page(request: Request) -> Response:
 
 
 routes = [
+    Route("/units", units_page, name="units"),
+    Route("/units/{code}", unit_page, name="unit"),
+    Route("/admin/units/import", import_page, methods=["GET", "POST"], name="units_import"),
     Route("/admin/units/reorganise", reorganise_page, methods=["GET", "POST"], name="units_reorganise"),
     Route("/admin/units/{code}/edit", edit_page, methods=["GET"], name="unit_edit"),
     *(

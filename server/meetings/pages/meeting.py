@@ -1,9 +1,5 @@
 """Meeting pages: the searchable list, a meeting's page (details, occurrences, who is invited
-and their answers), cancelling a meeting; and every meeting page's route.
-
-The form pages live in :mod:`server.meetings.editing`, one occurrence's page in
-:mod:`server.meetings.occurrence_page`, the week and day agenda in :mod:`server.meetings.agenda`.
-"""
+and their answers), cancelling a meeting."""
 
 from __future__ import annotations
 
@@ -14,28 +10,20 @@ from typing import Any
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from server import permissions
 from server.accounts.models import User
-from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
-from server.clock import LOCAL, date_text, time_range
+from server.clock import LOCAL, date_text, time_range, weekday_name
 from server.db import utcnow
+from server.edge import client_ip
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text
 from server.mail.invitations import notifier
-from server.meetings import agenda, editing, occurrence_page, recurrence, service
-from server.meetings.display import (
-    KIND_LABELS,
-    RESPONSE_LABELS,
-    RESPONSES,
-    OccurrenceRow,
-    occurrence_row,
-    weekday,
-)
-from server.meetings.form import parse_date
+from server.meetings import recurrence, service
+from server.meetings.display import KIND_LABELS, RESPONSE_LABELS, RESPONSES, OccurrenceRow, occurrence_row
+from server.meetings.forms import parse_date
 from server.meetings.models import Meeting, MeetingParticipant
 from server.units import service as units
 
@@ -173,7 +161,7 @@ def _meeting_context(session: Session, viewer: User, meeting_id: int) -> dict[st
         "kind": KIND_LABELS.get(meeting.kind, meeting.kind),
         "series": recurrence.describe(meeting.rrule, meeting.start) if meeting.rrule else None,
         "first_date": date_text(meeting.start),
-        "first_weekday": weekday(meeting.start),
+        "first_weekday": weekday_name(meeting.start),
         "time": time_range(meeting.start, meeting.end),
         "cancelled": meeting.status == "cancelled",
         "occurrences": occurrences,
@@ -214,20 +202,8 @@ async def cancel_meeting(request: Request) -> Response:
             raise InvalidInput(N_("Nothing was changed."), fields={"confirm": N_("Tick the box to confirm.")})
         state = app_state(request)
         await state.db.run(service.cancel, actor, meeting_id, version=int(version) if version.isdigit() else None,
-                           ip=client_ip(request), notify=notifier(state))
+                           ip=client_ip(request), notify=notifier(state.settings, state.catalogues))
         state.outbox_sender.wake()
     except (InvalidInput, Conflict) as exc:
         return await _render_meeting(request, actor, meeting_id, exc.status, cancel_error=exc.fields.get("confirm", exc.message))
     return RedirectResponse(f"/meetings/{meeting_id}", status_code=303)
-
-
-routes = [
-    Route("/meetings", list_page, name="meetings"),
-    Route("/meetings/new", editing.new_page, methods=["GET", "POST"], name="meeting_new"),
-    Route("/meetings/{id:int}", meeting_page, name="meeting"),
-    Route("/meetings/{id:int}/edit", editing.edit_page, methods=["GET", "POST"], name="meeting_edit"),
-    Route("/meetings/{id:int}/cancel", cancel_meeting, methods=["POST"], name="meeting_cancel"),
-    Route("/meetings/{id:int}/occurrences/{original_start}", occurrence_page.occurrence_page, methods=["GET", "POST"],
-          name="meeting_occurrence"),
-    Route("/agenda", agenda.agenda_page, name="agenda"),
-]

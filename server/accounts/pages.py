@@ -1,8 +1,10 @@
-"""Administrators' pages for accounts: list, create, bulk import, reset password, disable."""
+"""Account pages: login, logout and the language switch; for administrators, the accounts
+(list, create, bulk import, reset a password, disable)."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import Session
 from starlette.requests import Request
@@ -12,12 +14,62 @@ from starlette.routing import Route
 from server import permissions
 from server.accounts import service
 from server.accounts.models import Role, User
-from server.accounts.views import client_ip
 from server.appstate import app_state
-from server.auth import page_user
+from server.auth import attempt_login, log_in, log_out, page_user
 from server.csvfile import ImportFailed
+from server.edge import client_ip
 from server.errors import Conflict, Forbidden, InvalidInput
-from server.i18n import N_
+from server.i18n import LANG_COOKIE, LOCALES, N_, Text
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths of this site: never ``//host`` or ``https://host`` (open redirects)."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+async def login_page(request: Request) -> Response:
+    pages = app_state(request).pages
+    next_url = safe_next(request.query_params.get("next"))
+    if request.method == "GET":
+        if request.state.user is not None:
+            return RedirectResponse(next_url, status_code=303)
+        return pages.render(request, "login.html", {"next": next_url, "username": "", "error": None})
+    form = await request.form()
+    username = str(form.get("username", ""))
+    password = str(form.get("password", ""))
+    next_url = safe_next(str(form.get("next", "")) or next_url)
+    error: Text | None
+    if not username.strip() or not password:
+        error, status = N_("Enter your username and password."), 422
+    else:
+        result = await attempt_login(request, username, password)
+        if result.user is not None:
+            log_in(request, result.user)
+            return RedirectResponse(next_url, status_code=303)
+        error, status = result.error, 429 if result.retry_after else 401
+    return pages.render(
+        request, "login.html", {"next": next_url, "username": username, "error": error}, status_code=status
+    )
+
+
+async def logout(request: Request) -> Response:
+    log_out(request)
+    return RedirectResponse("/login", status_code=303)
+
+
+async def set_language(request: Request) -> Response:
+    form = await request.form()
+    locale = str(form.get("locale", ""))
+    response = RedirectResponse(safe_next(str(form.get("next", ""))), status_code=303)
+    if locale in LOCALES:
+        response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
+
 
 PAGE_SIZE = 50
 
@@ -144,6 +196,9 @@ async def set_active(request: Request) -> Response:
 
 
 routes = [
+    Route("/login", login_page, methods=["GET", "POST"], name="login"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/lang", set_language, methods=["POST"], name="set_language"),
     Route("/admin/users", users_page, name="admin_users"),
     Route("/admin/users/new", new_user_page, methods=["GET", "POST"], name="admin_user_new"),
     Route("/admin/users/import", import_users_page, methods=["GET", "POST"], name="admin_users_import"),

@@ -16,13 +16,13 @@ from server.accounts import service as accounts
 from server.accounts.models import User
 from server.appstate import app_state
 from server.auth import page_user
-from server.clock import LOCAL, date_text
+from server.clock import LOCAL, date_text, weekday_name
 from server.db import utcnow
 from server.errors import NotFound
 from server.i18n import N_, Text
 from server.meetings import service
-from server.meetings.display import OccurrenceRow, occurrence_row, weekday
-from server.meetings.form import parse_date
+from server.meetings.display import OccurrenceRow, occurrence_row
+from server.meetings.forms import parse_date
 from server.units import service as units
 from server.units.models import Unit
 
@@ -83,7 +83,7 @@ def _context(session: Session, viewer: User, query: Query) -> dict[str, Any]:
     for offset in range(query.days):
         day = first + dt.timedelta(days=offset)
         rows = [occurrence_row(o, now=now) for o in found if o.start.astimezone(LOCAL).date() == day]
-        days.append(Day(day.isoformat(), date_text(day), weekday(day), day == today, rows))
+        days.append(Day(day.isoformat(), date_text(day), weekday_name(day), day == today, rows))
     step = dt.timedelta(days=query.days)
     own = units.by_id(session, viewer.unit_id)
     return {

@@ -14,17 +14,15 @@ from starlette.routing import Route
 
 from server import permissions
 from server.accounts.models import User
-from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
-from server.clock import LOCAL, date_text
+from server.clock import LOCAL, date_text, weekday_name
 from server.csvfile import ImportFailed
+from server.edge import client_ip
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
 from server.workdays import service
 from server.workdays.models import Holiday
-
-WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"), N_("Sunday"))
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def _row(holiday: Holiday) -> HolidayRow:
     return HolidayRow(
         iso=holiday.day.isoformat(),
         date=date_text(holiday.day),
-        weekday=WEEKDAYS[holiday.day.weekday()],
+        weekday=weekday_name(holiday.day),
         weekend=holiday.day.weekday() >= 5,
         name=holiday.name,
         observed=holiday.observed,

@@ -22,8 +22,9 @@ from server.db import utcnow
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text, Translations, render
 from server.meetings import service
-from server.meetings.models import Meeting, MeetingParticipant, Minutes, RollCall
+from server.meetings.models import Meeting, MeetingParticipant
 from server.meetings.service import Occurrence
+from server.records.models import Minutes, RollCall
 from server.text import nfc
 
 STATUSES = ("present_in_person", "present_online", "absent", "unknown")

@@ -12,23 +12,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from server.accounts.models import User
-from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
-from server.clock import date_text, time_range
+from server.clock import date_text, time_range, weekday_name
+from server.edge import client_ip, occurrence_path, parse_time
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
 from server.mail.invitations import notifier
 from server.meetings import service
-from server.meetings.api import parse_time
-from server.meetings.display import (
-    NO_CONFLICTS,
-    Conflicts,
-    conflict_rows,
-    occurrence_path,
-    weekday,
-)
-from server.meetings.form import local, local_clock, local_date_iso, parse_clock, parse_date
+from server.meetings.display import NO_CONFLICTS, Conflicts, conflict_rows
+from server.meetings.forms import local, local_clock, local_date_iso, parse_clock, parse_date
 
 SCOPES: tuple[tuple[str, Text], ...] = (
     ("this", N_("This occurrence only")),
@@ -81,7 +74,7 @@ def _context(session: Session, viewer: User, meeting_id: int, original: dt.datet
         "meeting": meeting,
         "title": current.title,
         "date": date_text(current.start),
-        "weekday": weekday(current.start),
+        "weekday": weekday_name(current.start),
         "time": time_range(current.start, current.end),
         "original": f"{date_text(current.original_start)} {local_clock(current.original_start)}",
         "changed": current.changed and current.start != current.original_start,
@@ -155,10 +148,10 @@ async def occurrence_page(request: Request) -> Response:
             if not cancel_confirmed:
                 raise InvalidInput(N_("Nothing was changed."), fields={"cancel_confirm": N_("Tick the box to confirm.")})
             target = await state.db.run(_cancel, viewer, meeting_id, original, cancel_scope, version, client_ip(request),
-                                        notifier(state))
+                                        notifier(state.settings, state.catalogues))
         else:
             target = await state.db.run(_move, viewer, meeting_id, original, move, version, state.settings.max_endpoints,
-                                        client_ip(request), notifier(state))
+                                        client_ip(request), notifier(state.settings, state.catalogues))
         state.outbox_sender.wake()
     except (InvalidInput, Conflict, Forbidden) as exc:
         if action == "cancel":

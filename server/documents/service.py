@@ -30,10 +30,11 @@ from sqlmodel import Session, col, func, select
 
 from server.accounts.models import User
 from server.audit import service as audit
+from server.documents.models import MeetingDocument
 from server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from server.i18n import N_, Text
 from server.meetings import service
-from server.meetings.models import Meeting, MeetingDocument
+from server.meetings.models import Meeting
 from server.text import nfc
 
 TITLE_MAX = 200

@@ -14,16 +14,16 @@ from starlette.responses import RedirectResponse, Response
 from server import permissions
 from server.accounts import service as accounts
 from server.accounts.models import Role, User
-from server.accounts.views import client_ip
 from server.appstate import app_state
 from server.auth import page_user
 from server.clock import date_text
+from server.edge import client_ip
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
 from server.mail.invitations import notifier
 from server.meetings import service
 from server.meetings.display import NO_CONFLICTS, Conflicts, conflict_rows
-from server.meetings.form import QUICK_SEPARATOR, REPEAT_LABELS, REPEATS, Parsed, PlanForm
+from server.meetings.forms import QUICK_SEPARATOR, REPEAT_LABELS, REPEATS, Parsed, PlanForm
 from server.meetings.participants import level_counts
 from server.units import service as units
 from server.units.models import Unit
@@ -252,7 +252,7 @@ async def _page(request: Request, meeting_id: int | None) -> Response:
     try:
         if action == "save":
             saved = await state.db.run(_save, actor, parsed, meeting_id, form.version, form.confirm, max_endpoints, client_ip(request),
-                                       notifier(state))
+                                       notifier(state.settings, state.catalogues))
             state.outbox_sender.wake()
             return RedirectResponse(f"/meetings/{saved}?saved=1", status_code=303)
         check = await state.db.run(_check, actor, parsed, meeting_id, form.version, max_endpoints)
