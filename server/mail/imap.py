@@ -36,6 +36,7 @@ from server.db import Database, utcnow
 from server.errors import InvalidInput
 from server.mail import replies, rsvp
 from server.mail.urls import ImapTarget
+from server.tasks import stop_gracefully
 
 log = logging.getLogger("giaoban.mail")
 
@@ -169,12 +170,7 @@ class ReplyReader:
         if task is None:
             return
         self._stop.set()
-        done, _pending = await asyncio.wait({task}, timeout=grace)
-        if not done:
-            task.cancel()
-            await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is not None:
-            log.error("the reply reader had stopped on an error", exc_info=task.exception())
+        await stop_gracefully(task, grace, log, "the reply reader")
 
     @property
     def running(self) -> bool:

@@ -27,6 +27,7 @@ from server.mail import outbox
 from server.mail.outbox import Envelope
 from server.mail.retry import DEFAULT_POLICY, RetryPolicy
 from server.mail.transport import DeliveryError, Transport, classify
+from server.tasks import stop_gracefully
 
 log = logging.getLogger("giaoban.mail")
 
@@ -77,12 +78,7 @@ class OutboxSender:
         if task is not None:
             self._stopping = True
             self._wakeup.set()
-            done, _pending = await asyncio.wait({task}, timeout=grace)
-            if not done:
-                task.cancel()
-                await asyncio.wait({task})
-            if not task.cancelled() and task.exception() is not None:
-                log.error("the outbox sender had stopped on an error", exc_info=task.exception())
+            await stop_gracefully(task, grace, log, "the outbox sender")
         await self.transport.release()
 
     def wake(self) -> None:

@@ -584,6 +584,14 @@ def _end_series_before(session: Session, meeting: Meeting, at: dt.datetime) -> s
     return new_rule
 
 
+
+def _override(session: Session, meeting_id: int, original_start: dt.datetime, start: dt.datetime, end: dt.datetime) -> OccurrenceOverride:
+    """The occurrence's override row, or a new one at ``start``–``end`` (not added yet)."""
+    found = session.exec(select(OccurrenceOverride).where(
+        OccurrenceOverride.meeting_id == meeting_id, OccurrenceOverride.original_start == original_start)).first()
+    return found or OccurrenceOverride(meeting_id=meeting_id, original_start=original_start, start=start, end=end)
+
+
 def change_occurrence(
     session: Session, actor: User, meeting_id: int, original_start: dt.datetime, *, start: dt.datetime,
     end: dt.datetime, title: str = "", scope: str = "this", version: int | None = None, max_endpoints: int,
@@ -622,9 +630,7 @@ def change_occurrence(
     _claim(session, meeting, version)
     meeting.updated_at = utcnow()
     if scope == "this":
-        override = session.exec(select(OccurrenceOverride).where(
-            OccurrenceOverride.meeting_id == meeting_id, OccurrenceOverride.original_start == current.original_start)).first()
-        override = override or OccurrenceOverride(meeting_id=meeting_id, original_start=current.original_start, start=start, end=end)
+        override = _override(session, meeting_id, current.original_start, start, end)
         override.start, override.end = prepared.data.start, prepared.data.end
         override.title = prepared.data.title if prepared.data.title != meeting.title else ""
         override.sequence += 1
@@ -668,9 +674,7 @@ def cancel_occurrence(
         _end_series_before(session, meeting, current.original_start)
         audit.record(session, "series_ended", actor=actor, target=str(meeting_id), ip=ip, at=current.original_start.isoformat())
     else:
-        override = session.exec(select(OccurrenceOverride).where(
-            OccurrenceOverride.meeting_id == meeting_id, OccurrenceOverride.original_start == current.original_start)).first()
-        override = override or OccurrenceOverride(meeting_id=meeting_id, original_start=current.original_start, start=current.start, end=current.end)
+        override = _override(session, meeting_id, current.original_start, current.start, current.end)
         override.cancelled = True
         override.sequence += 1
         override.updated_at = utcnow()
