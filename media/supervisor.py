@@ -8,6 +8,10 @@ workers (``media.relay``); the workers tell each other, through this supervisor,
 room and what they publish (``shard`` events become ``remote_*`` operations). Speaker changes
 are announced by the room's first (home) worker only.
 
+Requests, replies and events are the typed messages of ``media.protocol``
+(docs/worker-protocol.md); ``on_event`` receives the events the signalling acts on as JSON
+objects (``slots``, ``active_speaker``, ``peer_state``, ``worker_lost``).
+
 When a worker dies, every call in flight fails with ``MediaError("media_unavailable")``,
 ``on_event`` receives ``{"event": "worker_lost", "rooms": [...]}`` (the signalling tells those
 participants to publish and subscribe again; the rooms' parts on other workers are closed) and
@@ -19,22 +23,63 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, assert_never
 
 from media.config import MediaConfig
 from media.errors import MediaError
+from media.protocol import (
+    ActiveSpeaker,
+    Answer,
+    Call,
+    CloseRoom,
+    Counters,
+    Debug,
+    ErrorReply,
+    Event,
+    Join,
+    Leave,
+    Link,
+    Pin,
+    ProtocolError,
+    Publish,
+    Quality,
+    Ready,
+    RemoteLeave,
+    RemoteMember,
+    RemoteSource,
+    RemoteSourceGone,
+    Reply,
+    Request,
+    ShardEvent,
+    ShardLeave,
+    ShardMember,
+    ShardSource,
+    ShardSourceGone,
+    Stats,
+    Subscribe,
+    Unlink,
+    Unpublish,
+    Update,
+    UpdateMany,
+    WorkerLost,
+    as_dict,
+    decode_from_worker,
+    encode,
+    event_dict,
+    result_of,
+)
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[dict[str, Any]], None]
 CALL_TIMEOUT = 20.0
 COUNTERS = ("packets", "bytes", "retransmitted", "keyframe_requests", "dropped_packets")
+R = TypeVar("R")
 
 
 @dataclass
@@ -46,7 +91,7 @@ class _Worker:
     rooms: set[str] = field(default_factory=set)
     participants: dict[str, int] = field(default_factory=dict)
     relay_port: int = 0
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: Stats | None = None  # its last report
     rates: dict[str, float] = field(default_factory=dict)
     reader: asyncio.Task[None] | None = None
 
@@ -55,6 +100,11 @@ class _Worker:
 class SubscribeOffer:
     sdp: str
     slots: list[dict[str, str]]
+
+
+def _figure(stats: Stats | None, name: str) -> int:
+    """One of the figures of a worker's last report (0 before its first)."""
+    return int(getattr(stats, name)) if stats is not None else 0
 
 
 class Supervisor:
@@ -85,7 +135,7 @@ class Supervisor:
                 worker.participants[room] = worker.participants.get(room, 0) + 1
                 worker.rooms.add(room)
         try:
-            await self._call_on(index, "join", room=room, participant=participant, muted=muted, echo=echo)
+            await self._call_on(index, Join(room, participant, muted=muted, echo=echo))
         except MediaError:
             if known is None and self._members.get((room, participant)) == index:
                 del self._members[room, participant]
@@ -93,28 +143,40 @@ class Supervisor:
             raise
 
     async def publish(self, room: str, participant: str, stream: str, sdp: str, tracks: dict[str, str]) -> str:
-        result = await self._call(room, participant, "publish", stream=stream, sdp=sdp, tracks=tracks)
-        return str(result["sdp"])
+        answer = await self._call(room, participant, Publish(room, participant, stream, sdp, tracks))
+        return answer.sdp
 
     async def unpublish(self, room: str, participant: str, stream: str) -> None:
-        await self._call(room, participant, "unpublish", stream=stream)
+        await self._call(room, participant, Unpublish(room, participant, stream))
 
     async def subscribe(self, room: str, participant: str, *, thumbnails: int, weak_line: bool) -> SubscribeOffer:
-        result = await self._call(room, participant, "subscribe", thumbnails=thumbnails, weak_line=weak_line)
-        return SubscribeOffer(result["sdp"], result["slots"])
+        offer = await self._call(room, participant, Subscribe(room, participant, thumbnails=thumbnails, weak_line=weak_line))
+        return SubscribeOffer(offer.sdp, [as_dict(slot) for slot in offer.slots])
 
     async def answer(self, room: str, participant: str, sdp: str) -> None:
-        await self._call(room, participant, "answer", sdp=sdp)
+        await self._call(room, participant, Answer(room, participant, sdp))
 
     async def update(self, room: str, participant: str, *, muted: bool) -> None:
-        await self._call(room, participant, "update", muted=muted)
+        await self._call(room, participant, Update(room, participant, muted=muted))
+
+    async def mute(self, room: str, participants: list[str]) -> None:
+        """Mute ``participants`` of ``room``: one message to each worker holding any of them
+        (the chair's mute all), not one round trip per participant. Those not connected to the
+        media (or gone) are skipped: there is nothing of theirs to mute."""
+        by_worker: dict[int, list[str]] = {}
+        for participant in participants:
+            index = self._members.get((room, participant))
+            if index is not None:
+                by_worker.setdefault(index, []).append(participant)
+        for index, names in by_worker.items():
+            await self._call_on(index, UpdateMany(room, tuple(names), muted=True))
 
     async def quality(self, room: str, participant: str, *, weak_line: bool, audio_only: bool = False) -> None:
-        await self._call(room, participant, "quality", weak_line=weak_line, audio_only=audio_only)
+        await self._call(room, participant, Quality(room, participant, weak_line=weak_line, audio_only=audio_only))
 
     async def pin(self, room: str, participant: str | None) -> None:
         for index in list(self._rooms.get(room) or [await self._home(room)]):
-            await self._call_on(index, "pin", room=room, participant=participant)
+            await self._call_on(index, Pin(room, participant))
 
     async def leave(self, room: str, participant: str) -> dict[str, Any]:
         """Remove ``participant``; returns a summary of its connection (``rtt_ms``,
@@ -122,7 +184,7 @@ class Supervisor:
         index = self._members.pop((room, participant), None)
         if index is None or index not in self._workers:
             return {}
-        summary = await self._call_on(index, "leave", room=room, participant=participant)
+        summary = await self._call_on(index, Leave(room, participant))
         worker = self._workers.get(index)
         if worker is not None:
             left = worker.participants.get(room, 1) - 1
@@ -135,21 +197,21 @@ class Supervisor:
                 if index in holders:
                     holders.remove(index)
                 for other in holders:
-                    self._send_nowait(other, "unlink", room=room, worker=index)
+                    self._send_nowait(other, Unlink(room, worker=index))
                 if not holders:
                     self._rooms.pop(room, None)
                     self._placing.pop(room, None)
-        return dict(summary or {})
+        return as_dict(summary) if summary is not None else {}
 
     async def debug(self, room: str) -> dict[str, Any]:
         """The diagnostics of the worker holding ``room`` (its home; tests read them)."""
-        return dict(await self._call_on(await self._home(room), "debug"))
+        return as_dict(await self._call_on(await self._home(room), Debug()))
 
     async def counters(self, room: str) -> dict[str, int]:
         """The packet counters of every worker holding part of ``room``, summed (benchmarks)."""
         total: dict[str, int] = {}
         for index in list(self._rooms.get(room) or [await self._home(room)]):
-            for name, value in (await self._call_on(index, "counters")).items():
+            for name, value in as_dict(await self._call_on(index, Counters())).items():
                 total[name] = total.get(name, 0) + int(value)
         return total
 
@@ -170,20 +232,20 @@ class Supervisor:
         every worker this process ran (a restarted worker's counts are kept)."""
         out: dict[str, Any] = {"workers": len(self._workers), "restarts": self._restarts}
         for name in ("participants", "publishers", "rooms", "subscriber_lost", "subscriber_expected"):
-            out[name] = sum(int(w.stats.get(name, 0)) for w in self._workers.values())
+            out[name] = sum(_figure(w.stats, name) for w in self._workers.values())
         for name in COUNTERS:
-            out[name] = self._totals[name] + sum(int(w.stats.get(name, 0)) for w in self._workers.values())
+            out[name] = self._totals[name] + sum(_figure(w.stats, name) for w in self._workers.values())
         for name in ("packets", "bytes"):
             out[f"{name}_per_second"] = sum(w.rates.get(name, 0.0) for w in self._workers.values())
         return out
 
     @staticmethod
-    def _rates(worker: _Worker, stats: dict[str, Any]) -> None:
+    def _rates(worker: _Worker, stats: Stats) -> None:
         previous = worker.stats
-        elapsed = float(stats.get("time", 0)) - float(previous.get("time", 0))
-        if previous and elapsed > 0:
-            for name in ("packets", "bytes"):
-                worker.rates[name] = max(0.0, (int(stats.get(name, 0)) - int(previous.get(name, 0))) / elapsed)
+        if previous is not None and stats.time - previous.time > 0:
+            elapsed = stats.time - previous.time
+            worker.rates["packets"] = max(0.0, (stats.packets - previous.packets) / elapsed)
+            worker.rates["bytes"] = max(0.0, (stats.bytes - previous.bytes) / elapsed)
 
     async def close(self) -> None:
         self._closing = True
@@ -239,82 +301,78 @@ class Supervisor:
         holders.append(new)  # first: the others' shard events in answer to link must reach it
         added.rooms.add(room)
         for index in existing:
-            await self._call_on(new, "link", room=room, worker=index, port=(await self._worker(index)).relay_port)
+            await self._call_on(new, Link(room, worker=index, port=(await self._worker(index)).relay_port))
         for index in existing:
-            await self._call_on(index, "link", room=room, worker=new, port=added.relay_port)
+            await self._call_on(index, Link(room, worker=new, port=added.relay_port))
         log.info("room %s spreads to SFU worker %d (%d workers)", room, new, len(holders))
 
-    def _forward(self, worker: _Worker, message: dict[str, Any]) -> None:
-        """A worker's ``shard`` event: what the room's other workers must know. (Events never
-        carry an ``id``: that names the answer to a request.)"""
-        room = str(message.get("room"))
-        op = message.get("op")
-        common = {"room": room, "participant": message.get("participant")}
-        if op == "member":
-            call, args = "remote_member", {**common, "muted": bool(message.get("muted"))}
-        elif op == "source":
-            call, args = "remote_source", {**common, "layer": message.get("layer"), "kind": message.get("kind"),
-                                           "id": message.get("source_id"), "home": worker.relay_port}
-        elif op == "source_gone":
-            call, args = "remote_source_gone", {**common, "layer": message.get("layer"), "id": message.get("source_id")}
-        elif op == "leave":
-            call, args = "remote_leave", common
+    def _forward(self, worker: _Worker, event: ShardEvent) -> None:
+        """A worker's ``shard`` event: what the room's other workers must know."""
+        request: Request[None]
+        if isinstance(event, ShardMember):
+            request = RemoteMember(event.room, event.participant, muted=event.muted)
+        elif isinstance(event, ShardSource):
+            request = RemoteSource(event.room, event.participant, event.layer, event.kind, event.source_id,
+                                   home=worker.relay_port)
+        elif isinstance(event, ShardSourceGone):
+            request = RemoteSourceGone(event.room, event.participant, event.layer, event.source_id)
+        elif isinstance(event, ShardLeave):
+            request = RemoteLeave(event.room, event.participant)
         else:
-            log.error("unknown shard event %r", op)
-            return
-        for index in self._rooms.get(room, []):
+            assert_never(event)
+        for index in self._rooms.get(event.room, []):
             if index != worker.index:
-                self._send_nowait(index, call, **args)
+                self._send_nowait(index, request)
 
     # -- workers ---------------------------------------------------------------------
-    async def _call(self, room: str, participant: str, op: str, **args: Any) -> Any:
-        """``op`` on the worker ``participant`` is connected to (the room's home if none)."""
+    async def _call(self, room: str, participant: str, request: Request[R]) -> R:
+        """``request`` on the worker ``participant`` is connected to (the room's home if none)."""
         index = self._members.get((room, participant))
         if index is None:
             index = await self._home(room)
-        return await self._call_on(index, op, room=room, participant=participant, **args)
+        return await self._call_on(index, request)
 
-    def _request(self, worker: _Worker, op: str, args: dict[str, Any]) -> tuple[int, asyncio.Future[Any]]:
+    def _request(self, worker: _Worker, request: Request[Any]) -> tuple[int, asyncio.Future[Any]]:
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         worker.pending[request_id] = future
-        line = json.dumps({"id": request_id, "op": op, "args": args}, separators=(",", ":")).encode() + b"\n"
         assert worker.process.stdin is not None
-        worker.process.stdin.write(line)
+        worker.process.stdin.write(encode(Call(request_id, request)))
         return request_id, future
 
-    async def _call_on(self, index: int, op: str, **args: Any) -> Any:
+    async def _call_on(self, index: int, request: Request[R]) -> R:
         if self._closing:
             raise MediaError("media_unavailable", "the media service is shutting down")
         worker = await self._worker(index)
         request_id = 0
         try:
-            request_id, future = self._request(worker, op, args)
+            request_id, future = self._request(worker, request)
             assert worker.process.stdin is not None
             await worker.process.stdin.drain()
-            return await asyncio.wait_for(future, CALL_TIMEOUT)
+            result = await asyncio.wait_for(future, CALL_TIMEOUT)
         except (ConnectionError, BrokenPipeError):
             raise MediaError("media_unavailable", "the media worker is not running") from None
         except TimeoutError:
-            raise MediaError("media_unavailable", f"the media worker did not answer {op} in time") from None
+            raise MediaError("media_unavailable", f"the media worker did not answer {request.OP} in time") from None
         finally:
             worker.pending.pop(request_id, None)
+        return result_of(type(request), result)
 
-    def _send_nowait(self, index: int, op: str, **args: Any) -> None:
-        """Send ``op`` to a running worker now, in order with everything else sent to it; a
-        failure is logged (the room's parts may disagree until its participants rejoin)."""
+    def _send_nowait(self, index: int, request: Request[Any]) -> None:
+        """Send ``request`` to a running worker now, in order with everything else sent to it;
+        a failure is logged (the room's parts may disagree until its participants rejoin)."""
         worker = self._workers.get(index)
         if worker is None or self._closing:
             return
         try:
-            request_id, future = self._request(worker, op, args)
+            request_id, future = self._request(worker, request)
         except (ConnectionError, RuntimeError):
             return
 
         def done(result: asyncio.Future[Any]) -> None:
             worker.pending.pop(request_id, None)
             if not result.cancelled() and result.exception() is not None:
-                log.warning("SFU worker %d: %s failed: %s", index, op, result.exception())
+                log.warning("SFU worker %d: %s failed: %s", index, request.OP, result.exception())
 
         future.add_done_callback(done)
 
@@ -356,35 +414,53 @@ class Supervisor:
                 line = await stdout.readline()
                 if not line:
                     break
-                message = json.loads(line)
-                if "id" in message:
-                    future = worker.pending.get(message["id"])
-                    if future is not None and not future.done():
-                        if message.get("ok"):
-                            future.set_result(message.get("result"))
-                        else:
-                            error = message.get("error") or {}
-                            future.set_exception(MediaError(str(error.get("code", "internal")), str(error.get("message", ""))))
-                elif message.get("event") == "ready":
-                    worker.relay_port = int(message.get("relay") or 0)
-                    if not worker.ready.done():
-                        worker.ready.set_result(None)
-                elif message.get("event") == "shard":
-                    self._forward(worker, message)
-                elif message.get("event") == "stats":
-                    self._rates(worker, message)
-                    worker.stats = message
-                elif message.get("event") == "active_speaker" and (self._rooms.get(str(message.get("room"))) or [worker.index])[0] != worker.index:
-                    continue  # a spread room's speaker is announced by its home worker
-                else:
-                    try:
-                        self.on_event(message)
-                    except Exception:
-                        log.exception("media event handler failed")
+                try:
+                    message = decode_from_worker(line)
+                except ProtocolError as exc:  # a bug on the worker's side: this line alone is lost
+                    log.error("SFU worker %d sent something outside the protocol: %s", worker.index, exc.message)
+                    self._fail(worker, exc.request_id, exc)
+                    continue
+                self._received(worker, message)
         except (ValueError, ConnectionError):
             log.exception("SFU worker %d sent something unreadable", worker.index)
         await worker.process.wait()
         self._lost(worker)
+
+    def _received(self, worker: _Worker, message: Reply | ErrorReply | Event) -> None:
+        if isinstance(message, Reply):
+            future = worker.pending.get(message.id)
+            if future is not None and not future.done():
+                future.set_result(message.result)
+        elif isinstance(message, ErrorReply):
+            if message.id is None:  # a line of ours it could not read: a bug on this side
+                log.error("SFU worker %d refused a request line: %s", worker.index, message.message)
+            self._fail(worker, message.id, MediaError(message.code, message.message))
+        elif isinstance(message, Ready):
+            worker.relay_port = message.relay
+            if not worker.ready.done():
+                worker.ready.set_result(None)
+        elif isinstance(message, ShardMember | ShardSource | ShardSourceGone | ShardLeave):
+            self._forward(worker, message)
+        elif isinstance(message, Stats):
+            self._rates(worker, message)
+            worker.stats = message
+        elif isinstance(message, ActiveSpeaker) and (self._rooms.get(message.room) or [worker.index])[0] != worker.index:
+            return  # a spread room's speaker is announced by its home worker
+        else:
+            self._emit(message)
+
+    @staticmethod
+    def _fail(worker: _Worker, request_id: int | None, error: MediaError) -> None:
+        """The call ``request_id`` (if it is still waiting) fails with ``error``."""
+        future = worker.pending.get(request_id) if request_id is not None else None
+        if future is not None and not future.done():
+            future.set_exception(error)
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self.on_event(event_dict(event))
+        except Exception:
+            log.exception("media event handler failed")
 
     def _lost(self, worker: _Worker) -> None:
         for future in worker.pending.values():
@@ -397,7 +473,7 @@ class Supervisor:
             return
         del self._workers[worker.index]
         for name in COUNTERS:
-            self._totals[name] += int(worker.stats.get(name, 0))
+            self._totals[name] += _figure(worker.stats, name)
         rooms = sorted(worker.rooms)
         for room in rooms:  # the room's parts on other workers go too: everyone rejoins
             self._placing.pop(room, None)
@@ -405,7 +481,7 @@ class Supervisor:
                 if other != worker.index and other in self._workers:
                     self._workers[other].participants.pop(room, None)
                     self._workers[other].rooms.discard(room)
-                    self._send_nowait(other, "close_room", room=room)
+                    self._send_nowait(other, CloseRoom(room))
             for key in [k for k in self._members if k[0] == room]:
                 del self._members[key]
         if self._closing:
@@ -416,10 +492,7 @@ class Supervisor:
         watcher = asyncio.ensure_future(self._restart(worker.index))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
-        try:
-            self.on_event({"event": "worker_lost", "rooms": rooms})
-        except Exception:
-            log.exception("media event handler failed")
+        self._emit(WorkerLost(tuple(rooms)))
 
     async def _restart(self, index: int) -> None:
         await asyncio.sleep(min(5.0, 0.2 * self._restarts))

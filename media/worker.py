@@ -1,9 +1,11 @@
 """An SFU worker process: ``python -m media.worker``, driven by the web process over its
-standard input and output, one JSON object per line (see ``media.supervisor`` for the other end).
+standard input and output, one JSON object per line (``media.protocol``; docs/worker-protocol.md;
+``media.supervisor`` is the other end).
 
-Requests ``{"id", "op", "args"}`` are answered ``{"id", "ok": true, "result"}`` or
-``{"id", "ok": false, "error": {"code", "message"}}``; events ``{"event", …}`` go out unasked.
-Operations on one room run one at a time, in order. The worker ends when its input closes.
+Each request line is read into its ``media.protocol`` class and handed to the handler the
+dispatch table names; a line that is not a valid request is answered with an ``invalid`` error
+and the worker serves on. Events go out unasked. Operations on one room run one at a time, in
+order. The worker ends when its input closes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import sys
@@ -24,12 +25,55 @@ from media import adapter, forwarding
 from media.config import MediaConfig
 from media.errors import MediaError
 from media.ice import use_host_addresses
+from media.protocol import (
+    Answer,
+    CloseRoom,
+    ConnectionSummary,
+    Counters,
+    Debug,
+    Diagnostics,
+    ErrorReply,
+    FromWorker,
+    Join,
+    Leave,
+    Link,
+    Offer,
+    OfferedSlot,
+    PacketCounters,
+    Pin,
+    Ping,
+    Pong,
+    ProtocolError,
+    Publish,
+    PublishAnswer,
+    Quality,
+    Ready,
+    RemoteLeave,
+    RemoteMember,
+    RemoteSource,
+    RemoteSourceGone,
+    Reply,
+    Request,
+    RoomRequest,
+    Stats,
+    Subscribe,
+    Unlink,
+    Unpublish,
+    Update,
+    UpdateMany,
+    decode_call,
+    encode,
+    event_from_dict,
+)
 from media.relay import Relay
 from media.room import Room
 
 log = logging.getLogger("media.worker")
 MAX_LINE = 1024 * 1024
 GC_THRESHOLD = 20_000  # allocations between young collections (CPython: 700)
+
+Send = Callable[[FromWorker], None]
+Handler = Callable[[Any], Awaitable[object]]  # takes the request class the table pairs it with
 
 
 def open_sockets() -> int:
@@ -41,20 +85,19 @@ def open_sockets() -> int:
 
 
 class Worker:
-    def __init__(self, config: MediaConfig, send: Callable[[dict[str, Any]], None], relay: Relay | None = None) -> None:
+    def __init__(self, config: MediaConfig, send: Send, relay: Relay | None = None) -> None:
         self.config = config
         self.send = send
         self.relay = relay  # packets to and from this worker's part of rooms spread over workers
         self.rooms: dict[str, Room] = {}
         self.locks: dict[str, asyncio.Lock] = {}
-        self.ops: dict[str, Callable[..., Awaitable[Any]]] = {
-            "join": self.join, "publish": self.publish, "unpublish": self.unpublish,
-            "subscribe": self.subscribe, "answer": self.answer, "update": self.update,
-            "quality": self.quality, "pin": self.pin, "leave": self.leave,
-            "close_room": self.close_room, "debug": self.debug, "ping": self.ping,
-            "link": self.link, "unlink": self.unlink, "remote_member": self.remote_member,
-            "remote_source": self.remote_source, "remote_source_gone": self.remote_source_gone,
-            "remote_leave": self.remote_leave, "counters": self.counters,
+        self.handlers: dict[type[Request[Any]], Handler] = {
+            Ping: self.ping, Counters: self.counters, Debug: self.debug,
+            Join: self.join, Publish: self.publish, Unpublish: self.unpublish, Subscribe: self.subscribe,
+            Answer: self.answer, Update: self.update, UpdateMany: self.update_many, Quality: self.quality,
+            Pin: self.pin, Leave: self.leave, CloseRoom: self.close_room,
+            Link: self.link, Unlink: self.unlink, RemoteMember: self.remote_member, RemoteSource: self.remote_source,
+            RemoteSourceGone: self.remote_source_gone, RemoteLeave: self.remote_leave,
         }
         self.baseline_sockets = open_sockets()  # stdin/stdout may be socket pairs
 
@@ -63,127 +106,162 @@ class Worker:
         if found is None:
             if not create:
                 raise MediaError("not_found", f"no room {room} on this worker")
-            found = self.rooms[room] = Room(room, self.config, self.send, echo=echo, relay=self.relay)
+            found = self.rooms[room] = Room(room, self.config, self.emit, echo=echo, relay=self.relay)
         return found
 
-    async def handle(self, message: dict[str, Any]) -> None:
-        request_id = message.get("id")
-        op = self.ops.get(str(message.get("op")))
-        args = message.get("args") or {}
+    def emit(self, event: dict[str, Any]) -> None:
+        """A room's event, typed on its way out (one the protocol does not know is a bug here:
+        logged, not sent, and the room's operation goes on)."""
         try:
-            if op is None or not isinstance(args, dict):
-                raise MediaError("invalid", f"unknown operation {message.get('op')!r}")
-            room = args.get("room")
-            if isinstance(room, str):
-                lock = self.locks.setdefault(room, asyncio.Lock())
-                async with lock:
-                    result = await op(**args)
+            typed = event_from_dict(event)
+        except ProtocolError:
+            log.exception("a room emitted an event outside the protocol: %r", event)
+            return
+        self.send(typed)
+
+    async def handle(self, line: bytes) -> None:
+        """Read one request line and answer it; nothing a line holds stops the worker."""
+        try:
+            call = decode_call(line)
+        except ProtocolError as exc:
+            log.error("refused a request line: %s", exc.message)
+            self.send(ErrorReply(exc.request_id, exc.code, exc.message))
+            return
+        request = call.request
+        try:
+            handler = self.handlers[type(request)]
+            if isinstance(request, RoomRequest):
+                # no await before the lock: requests take their room's lock in the order they came
+                async with self.locks.setdefault(request.room, asyncio.Lock()):
+                    result = await handler(request)
             else:
-                result = await op(**args)
-            self.send({"id": request_id, "ok": True, "result": result})
+                result = await handler(request)
+            self.send(Reply(call.id, result))
         except MediaError as exc:
-            self.send({"id": request_id, "ok": False, "error": {"code": exc.code, "message": exc.message}})
-        except TypeError as exc:
-            self.send({"id": request_id, "ok": False, "error": {"code": "invalid", "message": str(exc)}})
+            self.send(ErrorReply(call.id, exc.code, exc.message))
         except Exception as exc:
-            log.exception("operation %s failed", message.get("op"))
-            self.send({"id": request_id, "ok": False, "error": {"code": "internal", "message": repr(exc)}})
+            log.exception("operation %s failed", request.OP)
+            self.send(ErrorReply(call.id, "internal", repr(exc)))
 
     # -- operations ------------------------------------------------------------
-    async def ping(self) -> dict[str, Any]:
-        return {"pid": os.getpid()}
+    async def ping(self, request: Ping) -> Pong:
+        return Pong(os.getpid())
 
-    async def join(self, room: str, participant: str, muted: bool = False, echo: bool = False) -> None:
-        self.room(room, create=True, echo=echo).join(participant, muted=muted)
+    async def join(self, request: Join) -> None:
+        self.room(request.room, create=True, echo=request.echo).join(request.participant, muted=request.muted)
 
-    async def publish(self, room: str, participant: str, stream: str, sdp: str, tracks: dict[str, str]) -> dict[str, str]:
-        return {"sdp": await self.room(room).publish(participant, stream, sdp, tracks)}
+    async def publish(self, request: Publish) -> PublishAnswer:
+        r = request
+        return PublishAnswer(await self.room(r.room).publish(r.participant, r.stream, r.sdp, r.tracks))
 
-    async def unpublish(self, room: str, participant: str, stream: str) -> None:
-        await self.room(room).unpublish(participant, stream)
+    async def unpublish(self, request: Unpublish) -> None:
+        await self.room(request.room).unpublish(request.participant, request.stream)
 
-    async def subscribe(self, room: str, participant: str, thumbnails: int = 4, weak_line: bool = False) -> dict[str, Any]:
-        return await self.room(room).subscribe(participant, thumbnails=thumbnails, weak_line=weak_line)
+    async def subscribe(self, request: Subscribe) -> Offer:
+        r = request
+        offer = await self.room(r.room).subscribe(r.participant, thumbnails=r.thumbnails, weak_line=r.weak_line)
+        return Offer(offer["sdp"], tuple(OfferedSlot(s["mid"], s["slot"], s["kind"]) for s in offer["slots"]))
 
-    async def answer(self, room: str, participant: str, sdp: str) -> None:
-        await self.room(room).answer(participant, sdp)
+    async def answer(self, request: Answer) -> None:
+        await self.room(request.room).answer(request.participant, request.sdp)
 
-    async def update(self, room: str, participant: str, muted: bool) -> None:
-        self.room(room).update(participant, muted=muted)
+    async def update(self, request: Update) -> None:
+        self.room(request.room).update(request.participant, muted=request.muted)
 
-    async def quality(self, room: str, participant: str, weak_line: bool, audio_only: bool = False) -> None:
-        self.room(room).quality(participant, weak_line=weak_line, audio_only=audio_only)
+    async def update_many(self, request: UpdateMany) -> None:
+        found = self.rooms.get(request.room)
+        if found is None:  # everyone in it left meanwhile: nobody to update
+            return
+        for participant in request.participants:
+            member = found.members.get(participant)
+            if member is not None and not member.remote:
+                found.update(participant, muted=request.muted)
 
-    async def pin(self, room: str, participant: str | None) -> None:
-        self.room(room).pin(participant)
+    async def quality(self, request: Quality) -> None:
+        r = request
+        self.room(r.room).quality(r.participant, weak_line=r.weak_line, audio_only=r.audio_only)
 
-    async def leave(self, room: str, participant: str) -> dict[str, Any]:
-        found = self.rooms.get(room)
+    async def pin(self, request: Pin) -> None:
+        self.room(request.room).pin(request.participant)
+
+    async def leave(self, request: Leave) -> ConnectionSummary | None:
+        found = self.rooms.get(request.room)
         if found is None:
-            return {}
-        summary = await found.connection_summary(participant)
-        await found.leave(participant)
+            return None
+        summary = await found.connection_summary(request.participant)
+        await found.leave(request.participant)
         if not found.local_members():  # the room's other workers hold the rest, if any
-            await self.close_room(room)
-        return summary
+            await self._close_room(request.room)
+        return ConnectionSummary(summary["rtt_ms"], summary["loss_percent"])
 
     # -- a room spread over workers (the supervisor links them and passes their events on) --
-    async def link(self, room: str, worker: int, port: int) -> None:
-        self.room(room, create=True).link(worker, ("127.0.0.1", port))
+    async def link(self, request: Link) -> None:
+        self.room(request.room, create=True).link(request.worker, ("127.0.0.1", request.port))
 
-    async def unlink(self, room: str, worker: int) -> None:
-        found = self.rooms.get(room)
+    async def unlink(self, request: Unlink) -> None:
+        found = self.rooms.get(request.room)
         if found is not None:
-            found.unlink(worker)
+            found.unlink(request.worker)
 
-    async def remote_member(self, room: str, participant: str, muted: bool) -> None:
-        self.room(room, create=True).remote_member(participant, muted=muted)
+    async def remote_member(self, request: RemoteMember) -> None:
+        self.room(request.room, create=True).remote_member(request.participant, muted=request.muted)
 
-    async def remote_source(self, room: str, participant: str, layer: str, kind: str, id: int, home: int) -> None:
-        self.room(room).remote_source(participant, layer, kind, id, ("127.0.0.1", home))
+    async def remote_source(self, request: RemoteSource) -> None:
+        r = request
+        self.room(r.room).remote_source(r.participant, r.layer, r.kind, r.source_id, ("127.0.0.1", r.home))
 
-    async def remote_source_gone(self, room: str, participant: str, layer: str, id: int) -> None:
-        found = self.rooms.get(room)
+    async def remote_source_gone(self, request: RemoteSourceGone) -> None:
+        found = self.rooms.get(request.room)
         if found is not None:
-            found.remote_source_gone(participant, layer, id)
+            found.remote_source_gone(request.participant, request.layer, request.source_id)
 
-    async def remote_leave(self, room: str, participant: str) -> None:
-        found = self.rooms.get(room)
-        if found is not None and participant in found.members and found.members[participant].remote:
-            await found.leave(participant)
+    async def remote_leave(self, request: RemoteLeave) -> None:
+        found = self.rooms.get(request.room)
+        member = found.members.get(request.participant) if found is not None else None
+        if found is not None and member is not None and member.remote:
+            await found.leave(request.participant)
 
-    async def close_room(self, room: str) -> None:
+    async def close_room(self, request: CloseRoom) -> None:
+        await self._close_room(request.room)
+
+    async def _close_room(self, room: str) -> None:
         found = self.rooms.pop(room, None)
         self.locks.pop(room, None)
         if found is not None:
             await found.close()
 
-    async def counters(self) -> dict[str, int]:
+    async def counters(self, request: Counters) -> PacketCounters:
         """The packet counters alone: cheap enough to read around a measuring window."""
-        return {
-            "forwarded_packets": adapter.Counters.packets,
-            "retransmitted": adapter.Counters.retransmitted,
-            "dropped_packets": adapter.Counters.dropped,
-            "direct_packets": adapter.Counters.direct,
-            "relayed_out": self.relay.sent if self.relay else 0,
-            "relayed_in": self.relay.received if self.relay else 0,
-        }
+        return PacketCounters(
+            forwarded_packets=adapter.Counters.packets,
+            retransmitted=adapter.Counters.retransmitted,
+            dropped_packets=adapter.Counters.dropped,
+            direct_packets=adapter.Counters.direct,
+            relayed_out=self.relay.sent if self.relay else 0,
+            relayed_in=self.relay.received if self.relay else 0,
+        )
 
-    async def debug(self) -> dict[str, Any]:
+    async def debug(self, request: Debug) -> Diagnostics:
         """What this process holds: the leak and no-codec checks read it."""
         own = {asyncio.current_task()}
-        return {
-            "pid": os.getpid(),
-            "rooms": len(self.rooms),
-            "tasks": len([t for t in asyncio.all_tasks() if t not in own and not getattr(t, "_giaoban_worker", False)]),
+        counters = await self.counters(Counters())
+        return Diagnostics(
+            pid=os.getpid(),
+            rooms=len(self.rooms),
+            tasks=len([t for t in asyncio.all_tasks() if t not in own and not getattr(t, "_giaoban_worker", False)]),
             # threads besides the loop's bounded executor pool (which getaddrinfo uses)
-            "threads": sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
-            "sockets": open_sockets() - self.baseline_sockets,  # beyond the worker's own stdio
-            "codec_contexts": adapter.live_codec_contexts(),
-            "codec_attempts": adapter.Counters.codec_attempts,
-            "keyframe_requests": forwarding.Stats.keyframe_requests,
-            **(await self.counters()),
-        }
+            threads=sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_")),
+            sockets=open_sockets() - self.baseline_sockets,  # beyond the worker's own stdio
+            codec_contexts=adapter.live_codec_contexts(),
+            codec_attempts=adapter.Counters.codec_attempts,
+            keyframe_requests=forwarding.Stats.keyframe_requests,
+            forwarded_packets=counters.forwarded_packets,
+            retransmitted=counters.retransmitted,
+            dropped_packets=counters.dropped_packets,
+            direct_packets=counters.direct_packets,
+            relayed_out=counters.relayed_out,
+            relayed_in=counters.relayed_in,
+        )
 
     # -- statistics ------------------------------------------------------------
     def subscriber_loss(self) -> tuple[int, int]:
@@ -204,24 +282,23 @@ class Worker:
         while True:
             await asyncio.sleep(self.config.stats_interval)
             lost, expected = self.subscriber_loss()
-            self.send({
-                "event": "stats",
-                "time": time.time(),
-                "rooms": len(self.rooms),
-                "participants": sum(r.stats()["participants"] for r in self.rooms.values()),
-                "publishers": sum(r.stats()["publishers"] for r in self.rooms.values()),
-                "packets": adapter.Counters.packets,
-                "bytes": adapter.Counters.bytes,
-                "retransmitted": adapter.Counters.retransmitted,
-                "keyframe_requests": forwarding.Stats.keyframe_requests,
-                "dropped_packets": adapter.Counters.dropped,
-                "subscriber_lost": lost,
-                "subscriber_expected": expected,
-            })
+            self.send(Stats(
+                time=time.time(),
+                rooms=len(self.rooms),
+                participants=sum(r.stats()["participants"] for r in self.rooms.values()),
+                publishers=sum(r.stats()["publishers"] for r in self.rooms.values()),
+                packets=adapter.Counters.packets,
+                bytes=adapter.Counters.bytes,
+                retransmitted=adapter.Counters.retransmitted,
+                keyframe_requests=forwarding.Stats.keyframe_requests,
+                dropped_packets=adapter.Counters.dropped,
+                subscriber_lost=lost,
+                subscriber_expected=expected,
+            ))
 
     async def close(self) -> None:
         for room in list(self.rooms):
-            await self.close_room(room)
+            await self._close_room(room)
 
 
 async def serve(config: MediaConfig) -> None:
@@ -233,8 +310,8 @@ async def serve(config: MediaConfig) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     out = sys.stdout.buffer
 
-    def send(message: dict[str, Any]) -> None:
-        out.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+    def send(message: FromWorker) -> None:
+        out.write(encode(message))
         out.flush()
 
     relay = await Relay.open()
@@ -244,7 +321,7 @@ async def serve(config: MediaConfig) -> None:
     reporter = asyncio.ensure_future(worker.report())
     reporter._giaoban_worker = True  # type: ignore[attr-defined]
     pending: set[asyncio.Task[None]] = set()
-    send({"event": "ready", "pid": os.getpid(), "relay": relay.port})
+    send(Ready(pid=os.getpid(), relay=relay.port))
     while True:
         try:
             line = await reader.readline()
@@ -253,14 +330,7 @@ async def serve(config: MediaConfig) -> None:
             continue
         if not line:
             break
-        try:
-            message = json.loads(line)
-        except ValueError:
-            log.error("unreadable request line ignored")
-            continue
-        if not isinstance(message, dict):
-            continue
-        task = asyncio.ensure_future(worker.handle(message))
+        task = asyncio.ensure_future(worker.handle(line))
         task._giaoban_worker = True  # type: ignore[attr-defined]
         pending.add(task)
         task.add_done_callback(pending.discard)

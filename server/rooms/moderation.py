@@ -50,7 +50,12 @@ async def mute(conn: Connection, message: Mute) -> None:
         if not targets:
             raise SignalError("unchanged", N_("Everyone is already muted."), ref=message.type)
         for target in targets:
-            await _mute_one(conn, target, by)
+            target.muted = True
+        # one message per SFU worker holding any of them, not a round trip per participant
+        await conn.hub.media.mute(conn.peer.admission.room, [t.id for t in targets if t.media_joined])
+        for target in targets:
+            target.send({"type": "muted", "by": by})
+            _updated(conn, target)
         return
     target = _target(conn, message.participant_id, message.type)
     if target.muted:
