@@ -160,8 +160,8 @@ class Supervisor:
         await self._call(room, participant, Update(room, participant, muted=muted))
 
     async def mute(self, room: str, participants: list[str]) -> None:
-        """Mute ``participants`` of ``room``: one message to each worker holding any of them
-        (the chair's mute all), not one round trip per participant. Those not connected to the
+        """Mute ``participants`` of ``room`` (the chair's mute, of one or of all): one message to
+        each worker holding any of them, not one round trip per participant. Those not connected to the
         media (or gone) are skipped: there is nothing of theirs to mute."""
         by_worker: dict[int, list[str]] = {}
         for participant in participants:

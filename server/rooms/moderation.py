@@ -33,12 +33,19 @@ def _updated(conn: Connection, peer: Peer) -> None:
     conn.hub.broadcast(peer.admission.room, {"type": "participant_updated", "participant": peer.public()})
 
 
-async def _mute_one(conn: Connection, target: Peer, by: str) -> None:
-    target.muted = True
-    if target.media_joined:
-        await conn.hub.media.update(target.admission.room, target.id, muted=True)
-    target.send({"type": "muted", "by": by})
-    _updated(conn, target)
+async def _mute(conn: Connection, targets: list[Peer], by: str) -> None:
+    """Mute ``targets``: one message per SFU worker holding any of them (not a round trip per
+    participant), then each is told. They are told even when the SFU call fails: a worker that
+    died takes their media with it, and their rejoin carries the muted state."""
+    assert conn.peer is not None
+    for target in targets:
+        target.muted = True
+    try:
+        await conn.hub.media.mute(conn.peer.admission.room, [t.id for t in targets if t.media_joined])
+    finally:
+        for target in targets:
+            target.send({"type": "muted", "by": by})
+            _updated(conn, target)
 
 
 async def mute(conn: Connection, message: Mute) -> None:
@@ -49,18 +56,12 @@ async def mute(conn: Connection, message: Mute) -> None:
         targets = [p for p in conn.hub.participants(conn.peer.admission.room) if p is not conn.peer and not p.muted]
         if not targets:
             raise SignalError("unchanged", N_("Everyone is already muted."), ref=message.type)
-        for target in targets:
-            target.muted = True
-        # one message per SFU worker holding any of them, not a round trip per participant
-        await conn.hub.media.mute(conn.peer.admission.room, [t.id for t in targets if t.media_joined])
-        for target in targets:
-            target.send({"type": "muted", "by": by})
-            _updated(conn, target)
+        await _mute(conn, targets, by)
         return
     target = _target(conn, message.participant_id, message.type)
     if target.muted:
         raise SignalError("unchanged", N_("{name} is already muted.", name=target.admission.name), ref=message.type)
-    await _mute_one(conn, target, by)
+    await _mute(conn, [target], by)
 
 
 async def ask_unmute(conn: Connection, message: AskUnmute) -> None:
