@@ -1,8 +1,5 @@
-"""Documents of a meeting: the page (list, upload, link, remove), the download, and the API.
-
-Uploads are larger than any other request: :data:`UPLOAD_PATH` names the paths that the
-body-limit middleware lets carry :func:`upload_limit` bytes.
-"""
+"""Documents of a meeting: the page (list, upload, link, remove) and the download. The upload
+steps and their body limit are shared with the API in :mod:`server.documents.forms`."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from server.accounts.models import User
 from server.appstate import app_state
 from server.auth import page_user
-from server.clock import LOCAL, clock_text, date_text, moment_text
+from server.clock import LOCAL, clock_text, date_text, local_day, moment_text
 from server.edge import client_ip, csv_cell, csv_download, occurrence_in, occurrence_path
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text, Translations, current_translations, render
@@ -33,13 +33,19 @@ from server.records.service import Attendance, MinutesInput, MinutesView, Status
 from server.rooms import service as rooms
 from server.rooms.models import RoomChat
 
+DONE: dict[str, Text] = {"roll_call": N_("The roll-call was saved."), "minutes": N_("The minutes were saved.")}
+SECTIONS = ("roll_call", "minutes")
+
 
 def record_url(meeting_id: int, original_start: dt.datetime) -> str:
     return occurrence_path(meeting_id, original_start, "record")
 
 
-DONE: dict[str, Text] = {"roll_call": N_("The roll-call was saved."), "minutes": N_("The minutes were saved.")}
-SECTIONS = ("roll_call", "minutes")
+def _file_day(current: Occurrence) -> str:
+    """The local day in an export's file name (``2026-12-07``: sorts by date)."""
+    return local_day(current.start).isoformat()
+
+
 # --- the page -------------------------------------------------------------------------------
 
 
@@ -192,11 +198,6 @@ async def attendance_csv(request: Request) -> Response:
 
 
 # --- online attendance and chat --------------------------------------------------------------
-
-
-def _file_day(current: Occurrence) -> str:
-    """The local day in an export's file name (``2026-12-07``: sorts by date)."""
-    return current.start.astimezone(LOCAL).date().isoformat()
 
 
 def _local(moment: dt.datetime | None) -> str:
