@@ -5,11 +5,13 @@ Templates display and never decide: views hand them every value and permission t
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse
 
@@ -40,6 +42,16 @@ def _pager_query(params: Any, page: int) -> str:
     return urlencode([*pairs, ("page", str(page))])
 
 
+_SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(value: Any) -> Markup:
+    """``value`` as JSON that is safe inside any ``<script>`` element: ``<``, ``>`` and ``&`` are
+    written as ``\\u003c`` … so no text (``</script>``, ``<!--<script>``) can end or re-open the
+    element, and ``JSON.parse`` reads back exactly the same value. The one way pages embed data."""
+    return Markup(json.dumps(value, ensure_ascii=False).translate(_SCRIPT_UNSAFE))
+
+
 def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory),
@@ -54,6 +66,7 @@ def make_environment(directory: Path = TEMPLATES_DIR) -> jinja2.Environment:
     env.filters["text"] = _text
     env.filters["pager_query"] = _pager_query
     env.filters["label"] = lambda value, group: _text(label(value, group))
+    env.filters["script_json"] = script_json
     return env
 
 

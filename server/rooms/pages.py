@@ -4,7 +4,6 @@ test a ward can run before a meeting."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -19,13 +18,12 @@ from server.rooms import access
 from server.rooms.jsmessages import catalogue
 
 
-def page_config(request: Request, **values: Any) -> str:
-    """What the page's script needs, as JSON for a ``<script type="application/json">`` block
-    (``</`` escaped so the data can never close the element)."""
+def page_config(request: Request, **values: Any) -> dict[str, Any]:
+    """What the page's script needs (the template embeds it with ``script_json``)."""
     state = app_state(request)
     config = {"strings": catalogue(current_translations.get()), "heartbeat": state.settings.heartbeat,
               "iceServers": state.settings.ice_server_list(), **values}
-    return json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+    return config
 
 
 async def room_page(request: Request) -> Response:

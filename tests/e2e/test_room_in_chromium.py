@@ -127,3 +127,25 @@ def test_a_ward_tests_its_line_through_the_sfu_before_a_meeting(live: Live, chro
         screenshot(page, "connection-test")
     finally:
         context.close()
+
+
+HOSTILE_TITLE = '<!--<script> </script><img src=x onerror="window.pwned=1"> & Giao ban'
+
+
+def test_a_title_written_to_break_the_page_does_not_stop_the_room(live: Live, chromium: Browser) -> None:
+    """The page embeds the meeting's data in a ``<script type="application/json">`` element: a
+    title that opens a comment and a script there (``<!--<script>``) once kept ``room.js`` from
+    loading for everyone. Now the room opens, shows the title as text, and the media flows."""
+    meeting = live.meeting(users=PEOPLE, title=HOSTILE_TITLE)
+    chair_ctx, chair = logged_in(chromium, live.base_url, "lanhdao")
+    ward_ctx, ward = logged_in(chromium, live.base_url, "canbo.tanan")
+    try:
+        join(chair, meeting["id"])
+        join(ward, meeting["id"])
+        assert chair.evaluate("JSON.parse(document.getElementById('room-config').textContent).meeting.title") == HOSTILE_TITLE
+        assert HOSTILE_TITLE in chair.inner_text("body")
+        assert chair.evaluate("window.pwned") is None and chair.locator("img[src=x]").count() == 0
+        playing(ward, [you(chair)], "the ward, under a hostile title")
+    finally:
+        for ctx in (chair_ctx, ward_ctx):
+            ctx.close()
