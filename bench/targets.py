@@ -78,7 +78,8 @@ class GiaoBan:
     def start(self, receivers: int) -> None:
         from sqlmodel import select
 
-        from server.accounts.models import User
+        from server.accounts import sessions
+        from server.accounts.models import SessionKind, User
         from server.units.models import Unit
         from tests.support.live import live_settings, serve
 
@@ -95,7 +96,13 @@ class GiaoBan:
             if len(codes) + len(people) < receivers:
                 raise RuntimeError(f"only {len(codes) + len(people)} accounts to invite for {receivers} receivers")
             accounts = {u.username: u for u in session.exec(select(User).where(User.username.in_(codes + people))).all()}  # type: ignore[attr-defined]
-            self.tokens = [state.token_signer.issue(accounts[n].id, accounts[n].auth_version) for n in codes + people]
+            # Tokens made here, not through /api/auth/token: a password hash per receiver would
+            # dominate the set-up. Each is a real session row, as a login makes.
+            now = dt.datetime.now(dt.UTC)
+            self.tokens = [state.token_signer.issue(sessions.start(session, accounts[n], SessionKind.token, now=now,
+                                                                   lifetimes=state.sessions.lifetimes))
+                           for n in codes + people]
+            session.commit()
         self.meeting = self.live.meeting(units=codes, users=people)
 
     def presenter(self, keyframe_interval: float) -> Presenter:

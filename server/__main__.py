@@ -132,10 +132,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from server import demo
     from server.accounts import service as accounts
     from server.app import create_app
+    from server.httpserver import http_options
     from server.migrate import upgrade_to_head
+    from server.rooms.messages import transport_max_size
     from server.workdays import service as workdays
 
     settings.check_safe()
+    if settings.demo and not settings.secret_key:
+        from server.settings import DEMO_KEY_FILE, demo_secret_key
+
+        _, created = demo_secret_key(settings.var_dir)
+        print(f"demo mode: sessions and links are signed with a random key {'made now and ' if created else ''}"
+              f"kept in {settings.var_dir / DEMO_KEY_FILE} (delete it to log everyone out)", flush=True)
     upgrade_to_head(settings.database_url)
     db = _db(settings)
     with db.session() as session:
@@ -160,8 +168,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     db.dispose()
     # WebSocket frames are cut at the protocol level well above the signalling limit, which
     # answers with a clear error (GIAOBAN_SIGNAL_MAX_BYTES); app-level heartbeats, no ws pings.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=False, log_level="info",
-                ws="websockets-sansio", ws_max_size=4 * settings.signal_max_bytes, ws_ping_interval=None)
+    # Slow and oversized request heads are cut, and X-Forwarded-For is read from trusted proxies
+    # only (server/httpserver.py: GIAOBAN_HEADER_TIMEOUT, GIAOBAN_TRUSTED_PROXIES).
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                **http_options(settings),
+                ws="websockets-sansio", ws_max_size=transport_max_size(settings.signal_max_bytes), ws_ping_interval=None)
     return 0
 
 

@@ -7,7 +7,7 @@ Each ``/api/`` route is made with :func:`api_route`, which keeps the description
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -17,9 +17,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.errors import InvalidInput
-from server.i18n import N_
+from server.i18n import N_, Text
 
 M = TypeVar("M", bound=BaseModel)
+ID_MAX = 2**31 - 1  # the largest whole number every id and number column holds (INTEGER: 32 bits in PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Param:
     type: str = "string"
     where: str = "query"
     required: bool = False
+    schema: Mapping[str, Any] = field(default_factory=dict)  # more of its JSON Schema (bounds, format)
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,45 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise InvalidInput(N_("Send the body as JSON (Content-Type: application/json)."))
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise InvalidInput(N_("The body is not valid JSON.")) from None
+    if (problem := unstorable(data)) is not None:
+        raise InvalidInput(problem)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(N_("Some fields are invalid."), fields=validation_fields(exc)) from None
+    except RecursionError:
+        raise InvalidInput(N_("The body is not valid JSON.")) from None
+
+
+def unstorable(data: Any) -> Text | None:
+    """What in ``data`` no database column takes, or None: text with NUL (PostgreSQL refuses
+    it) or an unpaired surrogate (which JSON's ``\\ud800`` escapes can carry), or a whole
+    number no column holds (past ``ID_MAX``). Walked without recursion: how deep the JSON nests is no limit here."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value or (not value.isascii() and _has_surrogate(value)):
+                return N_("The body holds text that cannot be stored (a NUL character or an unpaired surrogate).")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -ID_MAX - 1 <= value <= ID_MAX:
+                return N_("A number in the body is too large.")
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def validation_fields(exc: ValidationError) -> dict[str, str]:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from limits.storage import MemoryStorage
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -16,10 +17,11 @@ from starlette.staticfiles import StaticFiles
 from media.supervisor import Supervisor
 from server.accounts import api as accounts_api
 from server.accounts import pages as accounts_pages
+from server.accounts.sessions import Lifetimes, TableSessionStore
 from server.accounts.tokens import TokenSigner
 from server.appstate import AppState
 from server.audit import pages as audit_pages
-from server.auth import RequestContextMiddleware
+from server.auth import RequestContextMiddleware, security_headers
 from server.bodylimit import BodyLimitMiddleware
 from server.calendar import api as calendar_api
 from server.calendar import pages as calendar_pages
@@ -85,7 +87,8 @@ def all_routes() -> list[BaseRoute]:
         *calendar_pages.routes,
         *calendar_api.routes,
         *mail_pages.routes,
-        WebSocketRoute("/ws/meetings/{meeting_id:int}", room_socket, name="room_socket"),
+        # no convertor: the socket reads the id, and answers a bad one with an error, not a refused upgrade
+        WebSocketRoute("/ws/meetings/{meeting_id}", room_socket, name="room_socket"),
         WebSocketRoute("/ws/echo", echo_socket, name="echo_socket"),
         *rooms_pages.routes,
         Route("/api/openapi.json", openapi_view, name="openapi"),
@@ -151,7 +154,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 same_site="lax",
                 https_only=settings.secure_cookies,
             ),
-            Middleware(RequestContextMiddleware),
+            Middleware(RequestContextMiddleware, headers=security_headers(settings.effective_public_url)),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.max_body_bytes,
@@ -169,7 +172,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         catalogues=catalogues,
         pages=Pages(catalogues),
         token_signer=TokenSigner(settings.effective_secret_key, settings.token_max_age),
-        login_throttle=LoginThrottle(),
+        sessions=TableSessionStore(db, Lifetimes(
+            browser_idle=settings.session_idle_seconds, browser_max_age=settings.session_max_age,
+            token_idle=settings.token_idle_seconds, token_max_age=settings.token_max_age,
+        )),
+        login_throttle=LoginThrottle(MemoryStorage(), settings.login_policy()),  # Redis: a later issue
         metrics=metrics,
         version=app_version(),
         openapi=build_spec(routes, app_version()),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:
+    from server.accounts.sessions import SessionStore
     from server.accounts.tokens import TokenSigner
     from server.db import Database
     from server.i18n import Catalogues
@@ -28,6 +29,7 @@ class AppState:
     catalogues: Catalogues
     pages: Pages
     token_signer: TokenSigner
+    sessions: SessionStore
     login_throttle: LoginThrottle
     metrics: Metrics
     version: str

@@ -24,6 +24,18 @@ class _TooLarge(Exception):
     pass
 
 
+def _closing(send: Send) -> Send:
+    """Answer with ``Connection: close``: the server then closes the connection instead of
+    reading (and discarding) the rest of a body it refused, however long or slow."""
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        await send(message)
+
+    return send_closing
+
+
 class BodyLimitMiddleware:
     def __init__(
         self, app: ASGIApp, max_bytes: int, larger: Sequence[tuple[re.Pattern[str] | str, int]] = ()
@@ -51,7 +63,7 @@ class BodyLimitMiddleware:
         limit = self.limit_for(scope)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await error_response(scope, self._error(limit))(scope, receive, send)
+            await error_response(scope, self._error(limit))(scope, receive, _closing(send))
             return
         seen = 0
         started = False
@@ -76,4 +88,4 @@ class BodyLimitMiddleware:
         except _TooLarge:
             if started:
                 raise
-            await error_response(scope, self._error(limit))(scope, receive, send)
+            await error_response(scope, self._error(limit))(scope, receive, _closing(send))

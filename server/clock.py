@@ -18,6 +18,11 @@ LOCAL = ZoneInfo(TZID)
 DATE = "%d/%m/%Y"
 CLOCK = "%H:%M"
 CLOCK_SECONDS = "%H:%M:%S"
+# The years a time sent to the service may fall in: room either side to add days and time zones
+# (0001-01-01T00:00+14:00 has no UTC; a week after 9999-12-31 does not exist).
+YEARS = range(1900, 9000)
+# The same as a JSON Schema, for the API description: an ISO 8601 time with offset in those years.
+TIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": "^(19|[2-8][0-9])[0-9][0-9]-"}
 WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"), N_("Sunday"))
 
 

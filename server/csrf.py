@@ -11,6 +11,8 @@ import hmac
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -73,7 +75,10 @@ async def _form_token(scope: Scope, content_type: str, body: bytes) -> str:
         return values[0]
     if content_type == "multipart/form-data":
         request = Request(scope, _replay(body, _never))
-        form = await request.form()
+        try:
+            form = await request.form()
+        except (HTTPException, MultiPartException):  # a malformed multipart body (no boundary...): no token
+            return ""
         value = form.get(FIELD, "")
         await form.close()
         return value if isinstance(value, str) else ""

@@ -14,16 +14,52 @@ import io
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from server.api import Param
-from server.errors import InvalidInput
+from server.api import ID_MAX, Param
+from server.clock import TIME_SCHEMA, YEARS
+from server.errors import InvalidInput, NotFound
 from server.i18n import N_
 
-ID = Param("id", "Meeting id", "integer", where="path")
-ORIGINAL = Param("original_start", "The occurrence's original start, ISO 8601 with offset", where="path")
+ID = Param("id", "Meeting id", "integer", where="path", schema={"minimum": 0, "maximum": ID_MAX})
+ORIGINAL = Param("original_start", "The occurrence's original start, ISO 8601 with offset", where="path", schema=TIME_SCHEMA)
+PAGE_MAX = 1_000_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def digits_up_to(limit: int) -> str:
+    """A regular expression for the decimal numbers 0 to ``limit`` (leading zeros allowed)."""
+    digits = str(limit)
+    width = len(digits)
+    shorter = [f"[0-9]{{1,{width - 1}}}"] if width > 1 else []
+    # Same width: equal to the limit up to position i, smaller at i, anything after.
+    smaller = [digits[:i] + f"[0-{int(d) - 1}]" + (f"[0-9]{{{width - i - 1}}}" if i < width - 1 else "")
+               for i, d in enumerate(digits) if d != "0"]
+    return "0*(?:" + "|".join([*shorter, *smaller, digits]) + ")"
+
+
+class IdConvertor(Convertor[int]):
+    """``{name:int}`` in every route: a whole number a database column can hold. A larger one
+    (2^63 and up) matches no route, so it is a 404 like any id that names nothing, instead of
+    an overflow deep in the database driver."""
+
+    regex = digits_up_to(ID_MAX)
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        value = int(value)
+        if not 0 <= value <= ID_MAX:
+            raise ValueError(f"{value} is not an id")
+        return str(value)
+
+
+# Routes compile their paths when they are built: every route module imports this module (or
+# server.auth, which does) first, and tests/server/test_input_edges.py checks no route was missed.
+register_url_convertor("int", IdConvertor())
 
 
 def client_ip(connection: HTTPConnection) -> str:
@@ -41,15 +77,34 @@ def parse_time(raw: str | None, name: str) -> dt.datetime:
         raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Give an ISO 8601 time with its offset.")}) from None
     if value.tzinfo is None:
         raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Give an ISO 8601 time with its offset.")})
+    if value.year not in YEARS:
+        raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Give a time between the years 1900 and 8999.")})
     return value
 
 
+def whole_number(raw: object) -> int | None:
+    """An id or a version sent as text (a form field, a query), or None when it is none a
+    column can hold. ASCII digits only: ``"²".isdigit()`` is true, and ``int("²")`` fails."""
+    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value <= ID_MAX else None
+
+
+def query_page(request: Request, name: str = "page") -> int:
+    """A page number from the query (1 when missing or not a number); never one whose offset
+    overflows the database's whole numbers."""
+    page = whole_number(request.query_params.get(name, "")) or 1
+    return min(page, PAGE_MAX)
+
+
 def path_int(request: Request, name: str = "id") -> int:
-    """A whole number named in the path (a meeting id, a document id)."""
-    raw = str(request.path_params[name])
-    if not raw.isdigit():
-        raise InvalidInput(N_("Some fields are invalid."), fields={name: N_("Must be a whole number.")})
-    return int(raw)
+    """A whole number named in the path (a meeting id, a document id); one no row can have is
+    a 404, as the route's convertor makes it for ``{name:int}``."""
+    value = whole_number(str(request.path_params[name]))
+    if value is None:
+        raise NotFound(N_("This page does not exist."))
+    return value
 
 
 def occurrence_in(request: Request) -> tuple[int, dt.datetime]:

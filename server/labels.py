@@ -33,6 +33,8 @@ LABELS: dict[str, dict[str, Text]] = {
         "password_reset": N_("Password reset"),
         "user_disabled": N_("Account disabled"),
         "user_enabled": N_("Account enabled"),
+        "session_ended": N_("Session ended by its owner"),
+        "sessions_ended": N_("Sessions ended"),
         "units_imported": N_("Units imported"),
         "unit_renamed": N_("Unit renamed"),
         "unit_moved": N_("Unit moved"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from server.accounts.models import User
+from server.accounts.models import AuthSession, User
 from server.audit.models import AuditEntry
 from server.calendar.models import FeedToken
 from server.documents.models import MeetingDocument
@@ -18,6 +18,6 @@ from server.workdays.models import Holiday
 metadata = SQLModel.metadata
 
 __all__ = [
-    "AuditEntry", "FeedToken", "Holiday", "Meeting", "MeetingDocument", "MeetingParticipant", "MeetingSelection", "Minutes",
+    "AuditEntry", "AuthSession", "FeedToken", "Holiday", "Meeting", "MeetingDocument", "MeetingParticipant", "MeetingSelection", "Minutes",
     "OccurrenceOverride", "OutboxMessage", "RollCall", "RoomAttendance", "RoomChat", "RoomState", "Unit", "UnitChange", "User", "metadata",
 ]

@@ -52,6 +52,11 @@ def can_see_unit_members(session: Session, user: User | None, unit: Unit) -> boo
 # --- meetings -------------------------------------------------------------------------------
 
 
+def can_schedule_at_all(user: User | None) -> bool:
+    """May ``user`` schedule for some unit (their own)? Asked before a plan is read."""
+    return user is not None and user.active and user.role in (Role.admin.value, Role.secretary.value)
+
+
 def can_schedule_for(session: Session, user: User | None, unit: Unit) -> bool:
     """Create and edit meetings hosted by ``unit``: its secretaries, those above, admins."""
     return can_act_for_unit(session, user, unit)

@@ -8,10 +8,11 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 from server.appstate import app_state
-from server.errors import DomainError, Forbidden, NotFound, PayloadTooLarge
+from server.errors import DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from server.i18n import LANG_COOKIE, LOCALES, N_, current_translations
 
 log = logging.getLogger("giaoban")
@@ -65,13 +66,28 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
         error = PayloadTooLarge(N_("The request is too large."))
     elif exc.status_code == 403:
         error = Forbidden(N_("You may not do this."))
+    elif exc.status_code == 400:  # Starlette's form parser: a malformed multipart body, too many parts
+        error = InvalidInput(N_("The request body could not be read."))
     else:
         error = DomainError(str(exc.detail))
         error.status = exc.status_code
     response = error_response(request.scope, error)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request.scope))
     return response
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """Every method some route takes at this path (RFC 9110 §15.5.6). Starlette's own ``Allow``
+    names only the first route that matched the path, and one path often has a route per method."""
+    methods: set[str] = set()
+    for route in scope["app"].router.routes:
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def login_required_handler(request: Request, exc: Exception) -> Response:

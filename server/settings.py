@@ -1,24 +1,29 @@
 """Every setting of the service, read once from ``GIAOBAN_*`` environment variables.
 
-Demo mode (``GIAOBAN_DEMO=1``, what ``make run`` sets) relaxes the secrets so that a
-newcomer can try the product; outside demo mode unsafe settings stop the start.
+Demo mode (``GIAOBAN_DEMO=1``, what ``make run`` sets) needs no setup so that a newcomer can
+try the product: without ``GIAOBAN_SECRET_KEY`` it signs with a random key made on first start
+and kept in ``{var_dir}/demo-secret-key``, and it listens on loopback only unless
+``GIAOBAN_DEMO_PUBLIC=1``. Outside demo mode unsafe settings stop the start.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from media.config import MediaConfig
 from server.mail.retry import RetryPolicy
 from server.mail.urls import parse_imap_url, parse_smtp_url
+from server.ratelimit import ThrottlePolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEMO_PASSWORD = "giaoban-demo"
-DEMO_SECRET_KEY = "demo-only-secret-key-do-not-use-in-production"
+DEMO_KEY_FILE = "demo-secret-key"
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -30,10 +35,39 @@ class UnsafeSettings(Exception):
     """Raised when the settings would run a production service insecurely."""
 
 
+def demo_secret_key(var_dir: Path) -> tuple[str, bool]:
+    """The demo's signing key, made on first use and kept in ``var_dir`` (mode 0600); answers
+    the key and whether it was made now. Two processes starting at once get the same key: the
+    key is written whole to a private file first, then linked into place, which fails for all
+    but one of them; the others read the winner's file."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / DEMO_KEY_FILE
+    created = False
+    if not path.exists():
+        draft = var_dir / f".{DEMO_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            os.link(draft, path)
+            created = True
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink(missing_ok=True)
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise UnsafeSettings(f"{path} holds no usable key: delete it and start again (a new one is made)")
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return key, created
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GIAOBAN_", extra="ignore")
 
     demo: bool = False
+    demo_public: bool = False  # demo mode may listen on a non-loopback address (anyone reaching it can log in)
     database_url: str = ""  # empty: SQLite at {var_dir}/giaoban.db
     secret_key: str = ""
     public_url: str = ""
@@ -44,9 +78,22 @@ class Settings(BaseSettings):
     default_locale: str = "vi"
     session_max_age: int = Field(default=12 * 3600, ge=60)
     token_max_age: int = Field(default=12 * 3600, ge=60)
+    # Idle timeouts (docs/security.md): a session unused this long ends before its max age. 4 h
+    # for browsers: a room page makes no request during a half-day meeting, and a reconnecting
+    # socket must still find its session; a PC left logged in overnight is still cut off.
+    session_idle_seconds: int = Field(default=4 * 3600, ge=60)
+    token_idle_seconds: int = Field(default=2 * 3600, ge=60)  # scripts use a token at once, then drop it
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lock_seconds: int = Field(default=15 * 60, ge=1)
+    # Failed logins (server/ratelimit.py): per address and username together, delays that
+    # double from 1 s after a few free failures, up to a cap; and a budget per address.
+    login_free_failures: int = Field(default=ThrottlePolicy.free_failures, ge=1)
+    login_max_delay: int = Field(default=ThrottlePolicy.max_delay, ge=1, le=24 * 3600)
+    login_address_failures: int = Field(default=ThrottlePolicy.address_failures, ge=1)
+    login_address_minutes: int = Field(default=ThrottlePolicy.address_minutes, ge=1, le=24 * 60)
+    # Slow clients: a request's line and headers must arrive within this many seconds
+    # (uvicorn has no such limit of its own; server/httpserver.py).
+    header_timeout: float = Field(default=10, gt=0, le=300)
+    trusted_proxies: str = ""  # reverse proxies whose X-Forwarded-For names the client (addresses or CIDR, comma-separated)
     mail_from: str = "Giao Ban <giaoban@cantho.gov.vn.test>"  # ORGANIZER of invitations; replies come back here
     smtp_url: SecretStr = SecretStr("")  # empty: .eml files in {var_dir}/outbox
     mail_max_attempts: int = Field(default=RetryPolicy.max_attempts, ge=1)
@@ -105,7 +152,7 @@ class Settings(BaseSettings):
             ipaddress.ip_address(part)  # ValueError names the bad address
         return value
 
-    @field_validator("media_remote_networks")
+    @field_validator("media_remote_networks", "trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
         for part in _split(value):
@@ -145,17 +192,51 @@ class Settings(BaseSettings):
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    _demo_key: str = PrivateAttr(default="")
+
     @property
     def effective_secret_key(self) -> str:
-        return self.secret_key or DEMO_SECRET_KEY
+        """``GIAOBAN_SECRET_KEY``; in demo mode without one, the demo's own random key."""
+        if self.secret_key:
+            return self.secret_key
+        if not self.demo:
+            raise UnsafeSettings("GIAOBAN_SECRET_KEY is not set (and GIAOBAN_DEMO is not 1)")
+        if not self._demo_key:
+            self._demo_key, _ = demo_secret_key(self.var_dir)
+        return self._demo_key
+
+    def trusted_proxy_list(self) -> tuple[str, ...]:
+        return _split(self.trusted_proxies)
+
+    def login_policy(self) -> ThrottlePolicy:
+        return ThrottlePolicy(
+            address_failures=self.login_address_failures, address_minutes=self.login_address_minutes,
+            free_failures=self.login_free_failures, max_delay=self.login_max_delay,
+        )
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name: whatever it resolves to may be reachable
 
     @property
     def secure_cookies(self) -> bool:
         return self.effective_public_url.startswith("https://")
 
     def check_safe(self) -> None:
-        """Refuse to serve outside demo mode with a setting that is only fit for a demo."""
+        """Refuse to serve outside demo mode with a setting that is only fit for a demo, and a
+        demo on a network address unless told so."""
         if self.demo:
+            if not self.listens_on_loopback and not self.demo_public:
+                raise UnsafeSettings(
+                    f"Refusing to serve the demo on {self.host}: its accounts share a published password, "
+                    "so anyone who reaches it can log in. Listen on 127.0.0.1 (GIAOBAN_HOST), or set "
+                    "GIAOBAN_DEMO_PUBLIC=1 if that is what you want."
+                )
             return
         problems: list[str] = []
         if len(self.secret_key) < 32:

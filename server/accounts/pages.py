@@ -1,5 +1,6 @@
-"""Account pages: login, logout and the language switch; for administrators, the accounts
-(list, create, bulk import, reset a password, disable)."""
+"""Account pages: login, logout, the language switch and a person's own sessions; for
+administrators, the accounts (list, create, bulk import, reset a password, disable, end all
+sessions)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from server.accounts.models import Role, User
 from server.appstate import app_state
 from server.auth import attempt_login, log_in, log_out, page_user
 from server.csvfile import ImportFailed
-from server.edge import client_ip
+from server.edge import client_ip, query_page
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import LANG_COOKIE, LOCALES, N_, Text
 
@@ -49,17 +50,52 @@ async def login_page(request: Request) -> Response:
     else:
         result = await attempt_login(request, username, password)
         if result.user is not None:
-            log_in(request, result.user)
+            await log_in(request, result.user)
             return RedirectResponse(next_url, status_code=303)
         error, status = result.error, 429 if result.retry_after else 401
-    return pages.render(
+    response = pages.render(
         request, "login.html", {"next": next_url, "username": username, "error": error}, status_code=status
     )
+    if status == 429:
+        response.headers["Retry-After"] = str(result.retry_after)
+    return response
 
 
 async def logout(request: Request) -> Response:
-    log_out(request)
+    await log_out(request)
     return RedirectResponse("/login", status_code=303)
+
+
+async def sessions_page(request: Request) -> Response:
+    """The person's live sessions and tokens: where and when, which one is this browser."""
+    user = page_user(request)
+    rows = await app_state(request).sessions.active(user)
+    ended = request.query_params.get("ended", "")
+    return app_state(request).pages.render(
+        request, "accounts/sessions.html",
+        {"sessions": rows, "current": request.state.session_id, "ended": int(ended) if ended.isdigit() else None,
+         "others": sum(1 for row in rows if row.id != request.state.session_id)},
+    )
+
+
+async def end_session(request: Request) -> Response:
+    user = page_user(request)
+    session_id = int(request.path_params["session_id"])
+    ended = await app_state(request).sessions.end(
+        session_id, user=user, reason="ended", ip=client_ip(request), audit_action="session_ended"
+    )
+    if session_id == request.state.session_id and ended:
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(f"/account/sessions?ended={int(ended)}", status_code=303)
+
+
+async def end_other_sessions(request: Request) -> Response:
+    user = page_user(request)
+    count = await app_state(request).sessions.end_all(
+        user, reason="others", actor=user, ip=client_ip(request), keep=request.state.session_id
+    )
+    return RedirectResponse(f"/account/sessions?ended={count}", status_code=303)
 
 
 async def set_language(request: Request) -> Response:
@@ -87,7 +123,7 @@ async def users_page(request: Request) -> Response:
     role = request.query_params.get("role", "")
     if role not in [r.value for r in Role]:
         role = ""
-    page = max(1, int(request.query_params.get("page", "1")) if request.query_params.get("page", "1").isdigit() else 1)
+    page = query_page(request)
     rows, total = await app_state(request).db.run(service.list_users, q=q, role=role, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return app_state(request).pages.render(
         request, "admin/users.html",
@@ -148,10 +184,18 @@ def _detail(session: Session, username: str) -> dict[str, Any]:
     return {"user": user, "unit": service.unit_of(session, user)}
 
 
+async def _user_context(request: Request, username: str) -> dict[str, Any]:
+    """The account page's values: the person, their unit, how many sessions they have live."""
+    context = await app_state(request).db.run(_detail, username)
+    context["live_sessions"] = len(await app_state(request).sessions.active(context["user"]))
+    ended = request.query_params.get("ended", "")
+    context.update(password=None, error=None, sessions_ended=int(ended) if ended.isdigit() else None)
+    return context
+
+
 async def user_page(request: Request) -> Response:
     _admin(request)
-    context = await app_state(request).db.run(_detail, request.path_params["username"])
-    context.update(password=None, error=None)
+    context = await _user_context(request, request.path_params["username"])
     return app_state(request).pages.render(request, "admin/user.html", context)
 
 
@@ -170,10 +214,10 @@ async def reset_password(request: Request) -> Response:
             _reset, request.path_params["username"], actor, str(form.get("password", "")), client_ip(request)
         )
     except InvalidInput as exc:
-        context = await app_state(request).db.run(_detail, request.path_params["username"])
-        context.update(password=None, error=exc.fields.get("password"))
+        context = await _user_context(request, request.path_params["username"])
+        context.update(error=exc.fields.get("password"))
         return pages.render(request, "admin/user.html", context, status_code=422)
-    context.update(password=password, error=None)
+    context.update(password=password, error=None, live_sessions=0, sessions_ended=None)
     return pages.render(request, "admin/user.html", context)
 
 
@@ -189,20 +233,36 @@ async def set_active(request: Request) -> Response:
     try:
         await app_state(request).db.run(_set_active, username, active, actor, client_ip(request))
     except Conflict as exc:
-        context = await app_state(request).db.run(_detail, username)
-        context.update(password=None, error=exc.message)
+        context = await _user_context(request, username)
+        context.update(error=exc.message)
         return app_state(request).pages.render(request, "admin/user.html", context, status_code=409)
     return RedirectResponse(f"/admin/users/{username}", status_code=303)
+
+
+def _end_all(session: Session, username: str, actor: User, ip: str) -> int:
+    return service.end_all_sessions(session, service.by_username(session, username), actor=actor, ip=ip)
+
+
+async def end_user_sessions(request: Request) -> Response:
+    """An administrator's "end all sessions": every browser and token of the person, at once."""
+    actor = _admin(request)
+    username = request.path_params["username"]
+    count = await app_state(request).db.run(_end_all, username, actor, client_ip(request))
+    return RedirectResponse(f"/admin/users/{username}?ended={count}", status_code=303)
 
 
 routes = [
     Route("/login", login_page, methods=["GET", "POST"], name="login"),
     Route("/logout", logout, methods=["POST"], name="logout"),
     Route("/lang", set_language, methods=["POST"], name="set_language"),
+    Route("/account/sessions", sessions_page, name="account_sessions"),
+    Route("/account/sessions/end-others", end_other_sessions, methods=["POST"], name="account_sessions_end_others"),
+    Route("/account/sessions/{session_id:int}/end", end_session, methods=["POST"], name="account_session_end"),
     Route("/admin/users", users_page, name="admin_users"),
     Route("/admin/users/new", new_user_page, methods=["GET", "POST"], name="admin_user_new"),
     Route("/admin/users/import", import_users_page, methods=["GET", "POST"], name="admin_users_import"),
     Route("/admin/users/{username}", user_page, name="admin_user"),
     Route("/admin/users/{username}/password", reset_password, methods=["POST"], name="admin_user_password"),
     Route("/admin/users/{username}/active", set_active, methods=["POST"], name="admin_user_active"),
+    Route("/admin/users/{username}/sessions/end", end_user_sessions, methods=["POST"], name="admin_user_sessions_end"),
 ]

@@ -1,4 +1,4 @@
-"""Accounts: login with lockout, people and endpoint accounts, bulk import, resets.
+"""Accounts: login, people and endpoint accounts, bulk import, resets.
 
 Every change here is recorded in the audit log in the same transaction.
 """
@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, func, or_, select
 
+from server.accounts import sessions
 from server.accounts.models import Role, User
 from server.accounts.passwords import MIN_LENGTH, hash_password, verify_password
 from server.audit import service as audit
 from server.csvfile import ImportFailed, RowError, read_rows
+from server.db import utcnow
 from server.errors import Conflict, InvalidInput, NotFound
 from server.i18n import N_, Text
 from server.text import fold, nfc
@@ -35,55 +37,27 @@ class LoginResult:
     retry_after: int = 0
 
 
-def authenticate(
-    session: Session,
-    username: str,
-    password: str,
-    *,
-    ip: str,
-    max_failures: int,
-    lock_seconds: int,
-    now: dt.datetime | None = None,
-) -> LoginResult:
-    """Check a login. Failures are counted and audited; the caller commits either way."""
+def authenticate(session: Session, username: str, password: str, *, ip: str, now: dt.datetime | None = None) -> LoginResult:
+    """Check a login; failures are audited, the caller commits either way. An unknown name
+    costs one hash like a known one (``verify_password``) and gets the same answer.
+
+    Throttling is not here: it belongs to the account *and* address together
+    (server/ratelimit.py, in ``server.auth.attempt_login``), so a guesser elsewhere never locks
+    the owner out. ``User.failed_logins`` and ``locked_until`` are no longer read or written
+    by logins (the columns stay until a migration drops them)."""
     now = now or dt.datetime.now(dt.UTC)
     name = username.strip().lower()
     user = session.exec(select(User).where(User.username == name)).first()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        audit.record(session, "login_locked", target=name, ip=ip)
-        wait = int((user.locked_until - now).total_seconds()) + 1
-        return LoginResult(
-            None,
-            N_("Too many failed attempts. Try again in {minutes} minute(s).", minutes=(wait + 59) // 60),
-            wait,
-        )
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        if user is not None and not ok:
-            user.failed_logins += 1
-            if user.failed_logins >= max_failures:
-                user.locked_until = now + dt.timedelta(seconds=lock_seconds)
-                user.failed_logins = 0
-                audit.record(session, "account_locked", target=name, ip=ip, seconds=lock_seconds)
-            session.add(user)
         audit.record(session, "login_failed", target=name, ip=ip, reason="disabled" if user and ok else "credentials")
         if user is not None and ok and not user.active:
             return LoginResult(None, N_("This account is disabled. Ask your administrator."))
         return LoginResult(None, N_("Wrong username or password."))
-    user.failed_logins = 0
-    user.locked_until = None
     user.last_login_at = now
     session.add(user)
     audit.record(session, "login", actor=user, target=name, ip=ip)
     return LoginResult(user)
-
-
-def active_user(session: Session, user_id: int, auth_version: int) -> User | None:
-    """The user a session or token names, if still active and not reset since."""
-    user = session.get(User, user_id)
-    if user is None or not user.active or user.auth_version != auth_version:
-        return None
-    return user
 
 
 def by_username(session: Session, username: str) -> User:
@@ -222,7 +196,8 @@ def reset_password(session: Session, user: User, *, actor: User | None, password
     user.locked_until = None
     user.is_demo = False
     session.add(user)
-    audit.record(session, "password_reset", actor=actor, target=user.username, ip=ip)
+    ended = _end_sessions(session, user, "password")
+    audit.record(session, "password_reset", actor=actor, target=user.username, ip=ip, sessions_ended=ended)
     return password
 
 
@@ -234,7 +209,21 @@ def set_active(session: Session, user: User, active: bool, *, actor: User | None
     user.active = active
     user.auth_version += 1
     session.add(user)
-    audit.record(session, "user_enabled" if active else "user_disabled", actor=actor, target=user.username, ip=ip)
+    ended = _end_sessions(session, user, "enabled" if active else "disabled")
+    audit.record(session, "user_enabled" if active else "user_disabled", actor=actor, target=user.username, ip=ip, sessions_ended=ended)
+
+
+def _end_sessions(session: Session, user: User, reason: str) -> int:
+    """Every session and token of ``user`` ends, in the transaction of the change that ends
+    them (the ``auth_version`` bump beside it ends them too, whatever the store)."""
+    return sessions.end_all(session, user.id, reason=reason, now=utcnow()) if user.id is not None else 0
+
+
+def end_all_sessions(session: Session, user: User, *, actor: User, ip: str = "") -> int:
+    """An administrator's "end all sessions": the person stays enabled, and logs in again."""
+    ended = _end_sessions(session, user, "admin")
+    audit.record(session, "sessions_ended", actor=actor, target=user.username, ip=ip, count=ended, reason="admin")
+    return ended
 
 
 def sync_endpoint_accounts(session: Session, *, password_hash: str = UNUSABLE_PASSWORD, is_demo: bool = False) -> int:
@@ -263,6 +252,7 @@ def sync_endpoint_accounts(session: Session, *, password_hash: str = UNUSABLE_PA
         ):
             if account.active != unit.active:
                 account.auth_version += 1
+                _end_sessions(session, account, "disabled")
             account.active = unit.active
             account.full_name = unit.name
             account.email = unit.email

@@ -1,9 +1,16 @@
-"""Signed, expiring API bearer tokens (itsdangerous). Nothing is stored: a token names the
-user and the user's ``auth_version``, so a password reset or a disable revokes every token."""
+"""Signed, expiring API bearer tokens (itsdangerous) that name a server-side session.
+
+A token carries the secret of one ``auth_sessions`` row (``server/accounts/sessions.py``): the
+row decides whether it still works (logout of the token, password reset, disable, "end all
+sessions", idle time). The signature stays so that a forged or expired token is refused
+without a database lookup.
+"""
 
 from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from server.accounts.sessions import SECRET_MAX_LENGTH
 
 
 class TokenSigner:
@@ -11,19 +18,18 @@ class TokenSigner:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="giaoban.api-token")
         self.max_age = max_age
 
-    def issue(self, user_id: int, auth_version: int) -> str:
-        return self._serializer.dumps([user_id, auth_version])
+    def issue(self, session_secret: str) -> str:
+        return self._serializer.dumps({"s": session_secret})
 
-    def read(self, token: str) -> tuple[int, int] | None:
-        """``(user_id, auth_version)``, or None for a forged, malformed or expired token."""
+    def read(self, token: str) -> str | None:
+        """The session secret a token carries, or None for a forged, malformed or expired token
+        (tokens of the earlier ``[user_id, auth_version]`` form included)."""
         try:
             value = self._serializer.loads(token, max_age=self.max_age)
         except (BadSignature, SignatureExpired):
             return None
-        if (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        ):
-            return value[0], value[1]
+        if isinstance(value, dict) and set(value) == {"s"}:
+            secret = value["s"]
+            if isinstance(secret, str) and 0 < len(secret) <= SECRET_MAX_LENGTH:
+                return secret
         return None

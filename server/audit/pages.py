@@ -10,6 +10,7 @@ from server import permissions
 from server.appstate import app_state
 from server.audit import service
 from server.auth import page_user
+from server.edge import query_page
 from server.errors import Forbidden
 from server.i18n import N_
 
@@ -22,8 +23,7 @@ async def audit_page(request: Request) -> Response:
         raise Forbidden(N_("Only administrators read the audit log."))
     action = request.query_params.get("action", "")[:50]
     actor = request.query_params.get("actor", "")[:100]
-    raw_page = request.query_params.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    page = query_page(request)
     db = app_state(request).db
     entries, total = await db.run(service.list_entries, action=action, actor=actor, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     actions = await db.run(service.actions)

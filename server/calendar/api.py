@@ -15,11 +15,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from server.accounts.models import User
-from server.api import ApiDoc, Param, api_route
+from server.api import ApiDoc, api_route
 from server.appstate import app_state
 from server.auth import api_user
 from server.calendar import ics, service
-from server.errors import InvalidInput
+from server.edge import ID, path_int
 from server.i18n import N_, Translations, current_translations, render
 from server.openapi import ERROR_TEXT
 
@@ -87,14 +87,12 @@ def _download(session: Session, viewer: User, meeting_id: int, public_url: str, 
 
 async def api_meeting_ics(request: Request) -> Response:
     viewer = api_user(request)
-    raw = str(request.path_params["id"])
-    if not raw.isdigit():
-        raise InvalidInput(N_("Some fields are invalid."), fields={"id": N_("Must be a whole number.")})
+    meeting_id = path_int(request)
     state = app_state(request)
-    body = await state.db.run(_download, viewer, int(raw), state.settings.effective_public_url,
+    body = await state.db.run(_download, viewer, meeting_id, state.settings.effective_public_url,
                               service.organizer(state.settings), current_translations.get())
     return Response(body, media_type=CONTENT_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="giaoban-{raw}.ics"', "Cache-Control": "private, no-cache"})
+        "Content-Disposition": f'attachment; filename="giaoban-{meeting_id}.ics"', "Cache-Control": "private, no-cache"})
 
 
 def _download_responses() -> dict[str, Any]:
@@ -111,8 +109,8 @@ def _download_responses() -> dict[str, Any]:
 
 routes = [
     Route("/calendar/{token}.ics", feed_view, methods=["GET"], name="calendar_feed"),
-    api_route("/api/meetings/{id}/ics", api_meeting_ics, methods=["GET"], name="api_meeting_ics", doc=ApiDoc(
+    api_route("/api/meetings/{id:int}/ics", api_meeting_ics, methods=["GET"], name="api_meeting_ics", doc=ApiDoc(
         "The meeting as an iCalendar file (METHOD:PUBLISH) to import into a calendar", "calendar",
-        params=(Param("id", "Meeting id", "integer", where="path"),), errors=(404, 422),
+        params=(ID,), errors=(404, 422),
         extra={"responses": _download_responses()})),
 ]

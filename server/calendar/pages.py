@@ -16,7 +16,7 @@ from server.appstate import app_state
 from server.auth import page_user
 from server.calendar import service
 from server.calendar.models import FeedToken
-from server.edge import client_ip
+from server.edge import client_ip, whole_number
 from server.errors import InvalidInput
 from server.i18n import N_
 from server.units import service as units
@@ -84,8 +84,8 @@ async def feeds_action(request: Request) -> Response:
     form = await request.form()
     action, unit_code, token_id = str(form.get("action", "")), str(form.get("unit", "")).strip()[:100], str(form.get("token", ""))
     await form.close()
-    if action == "revoke" and token_id.isdigit():
-        await state.db.run(service.revoke, user, int(token_id), ip=client_ip(request))
+    if action == "revoke" and (number := whole_number(token_id)) is not None:
+        await state.db.run(service.revoke, user, number, ip=client_ip(request))
         return RedirectResponse("/calendar/feeds?done=revoked", status_code=303)
     if action != "create":
         raise InvalidInput(N_("Nothing was changed."))

@@ -18,6 +18,7 @@ from server.documents.schemas import UPLOAD_BODY, DocumentList, DocumentOut, Lin
 from server.edge import ID, client_ip, path_int
 from server.errors import InvalidInput
 from server.i18n import N_
+from server.meetings import service as meetings
 
 
 def _api_list(session: Session, viewer: User, meeting_id: int, public_url: str) -> dict[str, Any]:
@@ -43,6 +44,7 @@ async def api_add(request: Request) -> Response:
         finally:
             await form.close()
     elif "application/json" in content_type:
+        await state.db.run(meetings.require_editor, actor, meeting_id)  # 404/403 before the body is read
         body = await parse_body(request, LinkIn)
         document = await state.db.run(documents.add_link, actor, meeting_id, url=body.url, title=body.title, ip=client_ip(request))
     else:
@@ -56,17 +58,17 @@ async def api_delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
-DOC_ID = Param("doc_id", "Document id", "integer", where="path")
+DOC_ID = Param("doc_id", "Document id", "integer", where="path", schema=ID.schema)
 routes = [
-    api_route("/api/meetings/{id}/documents", api_list, methods=["GET"], name="api_meeting_documents", doc=ApiDoc(
+    api_route("/api/meetings/{id:int}/documents", api_list, methods=["GET"], name="api_meeting_documents", doc=ApiDoc(
         "The documents of a meeting (files and links)", "documents", response=DocumentList, params=(ID,), errors=(404, 422))),
-    api_route("/api/meetings/{id}/documents", api_add, methods=["POST"], name="api_meeting_document_add", doc=ApiDoc(
+    api_route("/api/meetings/{id:int}/documents", api_add, methods=["POST"], name="api_meeting_document_add", doc=ApiDoc(
         "Attach a PDF, DOCX or XLSX file (multipart: file, title) or add a link (JSON: url, title)", "documents",
         body=LinkIn, response=DocumentOut, status=201, params=(ID,), errors=(403, 404, 409, 413, 422),
         extra={"requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": UPLOAD_BODY},
             "application/json": {"schema": {"$ref": "#/components/schemas/LinkIn"}},
         }}})),
-    api_route("/api/meetings/{id}/documents/{doc_id}", api_delete, methods=["DELETE"], name="api_meeting_document_delete",
+    api_route("/api/meetings/{id:int}/documents/{doc_id:int}", api_delete, methods=["DELETE"], name="api_meeting_document_delete",
               doc=ApiDoc("Remove a document", "documents", status=204, params=(ID, DOC_ID), errors=(403, 404, 409, 422))),
 ]

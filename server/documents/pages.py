@@ -22,7 +22,7 @@ from server.auth import page_user
 from server.documents import forms
 from server.documents import service as documents
 from server.documents.models import MeetingDocument
-from server.edge import client_ip
+from server.edge import client_ip, whole_number
 from server.errors import DomainError, InvalidInput, NotFound
 from server.i18n import N_, Text
 from server.meetings import service
@@ -86,6 +86,7 @@ async def documents_page(request: Request) -> Response:
         context["done"] = DONE.get(request.query_params.get("done", ""))
         context["max_size"] = documents.size_text(state.settings.max_document_bytes)
         return state.pages.render(request, "meetings/documents.html", context)
+    await state.db.run(service.require_editor, user, meeting_id)  # 404/403 before the form is read
     form = await request.form(max_files=1, max_fields=10)
     action = str(form.get("action", ""))
     try:
@@ -95,10 +96,10 @@ async def documents_page(request: Request) -> Response:
             await state.db.run(documents.add_link, user, meeting_id, url=str(form.get("url", "")),
                                title=str(form.get("title", "")), ip=client_ip(request))
         elif action == "delete":
-            document_id = str(form.get("document", ""))
-            if not document_id.isdigit():
+            document_id = whole_number(form.get("document", ""))
+            if document_id is None:
                 raise NotFound(N_("No such document."))
-            await forms.delete(request, user, meeting_id, int(document_id))
+            await forms.delete(request, user, meeting_id, document_id)
         else:
             raise InvalidInput(N_("Nothing was changed."), fields={"action": N_("Unknown action.")})
     except DomainError as exc:

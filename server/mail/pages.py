@@ -16,7 +16,7 @@ from server.accounts.models import User
 from server.appstate import AppState, app_state
 from server.auth import page_user
 from server.clock import date_text, moment_text
-from server.edge import client_ip
+from server.edge import client_ip, query_page
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text, current_translations, render
 from server.mail import outbox, replies, rsvp
@@ -223,8 +223,7 @@ async def outbox_page(request: Request) -> Response:
     state = request.query_params.get("state", "")
     if state not in STATE_LABELS:
         state = ""
-    raw_page = request.query_params.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    page = query_page(request)
     db = app_state(request).db
     messages, total = await db.run(outbox.list_messages, state=state or None, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     counts = await db.run(outbox.counts)

@@ -16,6 +16,7 @@ from server.accounts.models import User
 from server.api import ApiDoc, Param, api_route, parse_body
 from server.appstate import app_state
 from server.auth import api_user
+from server.clock import TIME_SCHEMA
 from server.edge import ID, ORIGINAL, client_ip, parse_time, path_int
 from server.errors import Conflict
 from server.i18n import current_translations
@@ -66,6 +67,7 @@ def _create(session: Session, actor: User, body: MeetingIn, max_endpoints: int, 
 
 async def api_create(request: Request) -> Response:
     actor = api_user(request)
+    service.require_scheduler(actor)  # the permission first: 403 before any field is looked at
     body = await parse_body(request, MeetingIn)
     state = app_state(request)
     result = await state.db.run(_create, actor, body, state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request),
@@ -86,6 +88,7 @@ def _check(session: Session, actor: User, body: MeetingIn, max_endpoints: int) -
 
 async def api_check(request: Request) -> Response:
     actor = api_user(request)
+    service.require_scheduler(actor)
     body = await parse_body(request, MeetingIn)
     state = app_state(request)
     return JSONResponse(await state.db.run(_check, actor, body, state.settings.max_endpoints))
@@ -134,8 +137,9 @@ def _patch(session: Session, actor: User, meeting_id: int, body: MeetingPatch, m
 
 async def api_patch(request: Request) -> Response:
     actor = api_user(request)
-    body = await parse_body(request, MeetingPatch)
     state = app_state(request)
+    await state.db.run(service.require_editor, actor, path_int(request))  # 404/403 before the body is read
+    body = await parse_body(request, MeetingPatch)
     result = await state.db.run(_patch, actor, path_int(request), body, state.settings.max_endpoints,
                                 state.settings.effective_public_url, client_ip(request), notifier(state.settings, state.catalogues))
     state.outbox_sender.wake()
@@ -155,8 +159,9 @@ async def _optional_body(request: Request, model: type[Any]) -> Any:
 
 async def api_cancel(request: Request) -> Response:
     actor = api_user(request)
-    body = await _optional_body(request, CancelIn)
     state = app_state(request)
+    await state.db.run(service.require_editor, actor, path_int(request))
+    body = await _optional_body(request, CancelIn)
     result = await state.db.run(_cancel, actor, path_int(request), body, state.settings.effective_public_url, client_ip(request),
                                 notifier(state.settings, state.catalogues))
     state.outbox_sender.wake()
@@ -183,6 +188,7 @@ async def api_occurrence(request: Request) -> Response:
     original = parse_time(request.path_params["original_start"], "original_start")
     if request.method == "GET":
         return JSONResponse(await state.db.run(_occurrence, viewer, path_int(request), original))
+    await state.db.run(service.require_editor, viewer, path_int(request), original)
     body = await parse_body(request, OccurrencePatch)
     result = await state.db.run(_change_occurrence, viewer, path_int(request), original, body,
                                 state.settings.max_endpoints, state.settings.effective_public_url, client_ip(request), notifier(state.settings, state.catalogues))
@@ -199,9 +205,10 @@ def _cancel_occurrence(session: Session, actor: User, meeting_id: int, original:
 
 async def api_cancel_occurrence(request: Request) -> Response:
     actor = api_user(request)
-    body = await _optional_body(request, CancelIn)
     state = app_state(request)
     original = parse_time(request.path_params["original_start"], "original_start")
+    await state.db.run(service.require_editor, actor, path_int(request), original)
+    body = await _optional_body(request, CancelIn)
     result = await state.db.run(_cancel_occurrence, actor, path_int(request), original, body,
                                 state.settings.effective_public_url, client_ip(request), notifier(state.settings, state.catalogues))
     state.outbox_sender.wake()
@@ -212,7 +219,7 @@ ERRORS = (403, 404, 409, 422)
 routes = [
     api_route("/api/meetings", api_list, methods=["GET"], name="api_meetings", doc=ApiDoc(
         "Occurrences between start and end that you may see", "meetings", response=schemas.OccurrenceList,
-        params=(Param("start", "ISO 8601 with offset", required=True), Param("end", "ISO 8601 with offset", required=True),
+        params=(Param("start", "ISO 8601 with offset", required=True, schema=TIME_SCHEMA), Param("end", "ISO 8601 with offset", required=True, schema=TIME_SCHEMA),
                 Param("unit", "Only meetings this unit code hosts or is invited to"), Param("q", "Text in the title")),
         errors=(404, 422))),
     api_route("/api/meetings", api_create, methods=["POST"], name="api_meeting_create", doc=ApiDoc(
@@ -221,19 +228,19 @@ routes = [
     api_route("/api/meetings/check", api_check, methods=["POST"], name="api_meeting_check", doc=ApiDoc(
         "Expand the participants and list the conflicts of a plan, saving nothing", "meetings",
         body=MeetingIn, response=schemas.CheckOut, errors=(403, 422))),
-    api_route("/api/meetings/{id}", api_get, methods=["GET"], name="api_meeting", doc=ApiDoc(
+    api_route("/api/meetings/{id:int}", api_get, methods=["GET"], name="api_meeting", doc=ApiDoc(
         "One meeting with its participants and their answers", "meetings", response=schemas.MeetingOut, params=(ID,), errors=(404,))),
-    api_route("/api/meetings/{id}", api_patch, methods=["PATCH"], name="api_meeting_patch", doc=ApiDoc(
+    api_route("/api/meetings/{id:int}", api_patch, methods=["PATCH"], name="api_meeting_patch", doc=ApiDoc(
         "Change a meeting; carries the version it read (stale: 409)", "meetings", body=MeetingPatch,
         response=schemas.MeetingOut, params=(ID,), errors=ERRORS)),
-    api_route("/api/meetings/{id}/cancel", api_cancel, methods=["POST"], name="api_meeting_cancel", doc=ApiDoc(
+    api_route("/api/meetings/{id:int}/cancel", api_cancel, methods=["POST"], name="api_meeting_cancel", doc=ApiDoc(
         "Cancel a meeting (the whole series)", "meetings", body=CancelIn, response=schemas.MeetingOut, params=(ID,), errors=ERRORS)),
-    api_route("/api/meetings/{id}/occurrences/{original_start}", api_occurrence, methods=["GET"], name="api_occurrence", doc=ApiDoc(
+    api_route("/api/meetings/{id:int}/occurrences/{original_start}", api_occurrence, methods=["GET"], name="api_occurrence", doc=ApiDoc(
         "One occurrence", "meetings", response=schemas.OccurrenceOut, params=(ID, ORIGINAL), errors=(404, 422))),
-    api_route("/api/meetings/{id}/occurrences/{original_start}", api_occurrence, methods=["PATCH"], name="api_occurrence_patch", doc=ApiDoc(
+    api_route("/api/meetings/{id:int}/occurrences/{original_start}", api_occurrence, methods=["PATCH"], name="api_occurrence_patch", doc=ApiDoc(
         "Move or retitle one occurrence, or it and the following, or the series (scope)", "meetings", body=OccurrencePatch,
         response=schemas.MeetingOut, params=(ID, ORIGINAL), errors=ERRORS)),
-    api_route("/api/meetings/{id}/occurrences/{original_start}/cancel", api_cancel_occurrence, methods=["POST"],
+    api_route("/api/meetings/{id:int}/occurrences/{original_start}/cancel", api_cancel_occurrence, methods=["POST"],
               name="api_occurrence_cancel", doc=ApiDoc(
         "Cancel one occurrence, or it and the following (scope)", "meetings", body=CancelIn, response=schemas.MeetingOut,
         params=(ID, ORIGINAL), errors=ERRORS)),

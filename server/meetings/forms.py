@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from server.clock import LOCAL, clock_text
+from server.clock import LOCAL, YEARS, clock_text
+from server.edge import whole_number
 from server.i18n import N_, Text
 from server.meetings.participants import Choice, LevelChoice
 from server.meetings.service import MeetingInput
@@ -56,9 +57,10 @@ def parse_date(text: str) -> dt.date | None:
     text = text.strip()
     for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
         try:
-            return dt.datetime.strptime(text, pattern).date()
+            day = dt.datetime.strptime(text, pattern).date()
         except ValueError:
             continue
+        return day if day.year in YEARS else None  # 9999-12-31: no week, no time zone after it
     return None
 
 
@@ -126,9 +128,10 @@ def build_rule(repeat: str, day: dt.date, ends: str, count: str, until: str, cus
         if last is None:
             raise FormError(N_("Give the last date as dd/mm/yyyy."))
         return f"{parts[repeat]};UNTIL={last.strftime('%Y%m%d')}"
-    if not count.strip().isdigit() or int(count) < 1:
+    times = whole_number(count.strip())
+    if not times:
         raise FormError(N_("Give the number of times as a whole number."))
-    return f"{parts[repeat]};COUNT={int(count)}"
+    return f"{parts[repeat]};COUNT={times}"
 
 
 def _rule_parts(rule: str) -> dict[str, str]:
@@ -238,7 +241,7 @@ class PlanForm:
             units_text=text("units_text"),
             quick_levels=tuple(_unique(v for v in form.getlist("quick_levels") if isinstance(v, str))),
             level_rows=tuple(rows), users=text("users"),
-            version=int(version) if version.isdigit() else None, confirm=form.get("confirm") == "1",
+            version=whole_number(version), confirm=form.get("confirm") == "1",
         )
 
     @classmethod

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-from server.clock import LOCAL
+from server.clock import LOCAL, TIME_SCHEMA, YEARS
 from server.i18n import Translations, render
 from server.meetings.conflicts import Conflict as PlanConflict
 from server.meetings.models import Meeting, MeetingParticipant
 from server.meetings.participants import Choice, Expansion, LevelChoice, level_counts
 from server.meetings.service import MeetingInput, Occurrence
+
+
+def _in_years(value: dt.datetime) -> dt.datetime:
+    if value.year not in YEARS:
+        raise PydanticCustomError("time_range", "Give a time between the years 1900 and 8999.")
+    return value
+
+
+# A time in a body: ISO 8601, in the years the calendar can add days and zones to.
+Moment = Annotated[dt.datetime, AfterValidator(_in_years), WithJsonSchema(TIME_SCHEMA)]
 
 
 class LevelIn(BaseModel):
@@ -34,8 +45,8 @@ class ParticipantsIn(BaseModel):
 class MeetingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(max_length=1000)
-    start: dt.datetime
-    end: dt.datetime
+    start: Moment
+    end: Moment
     host_unit: str = Field(max_length=100)
     chair: str = Field(max_length=100)
     kind: Literal["regular", "ad_hoc"] = "regular"
@@ -59,8 +70,8 @@ class MeetingPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     title: str | None = Field(default=None, max_length=1000)
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
+    start: Moment | None = None
+    end: Moment | None = None
     host_unit: str | None = Field(default=None, max_length=100)
     chair: str | None = Field(default=None, max_length=100)
     kind: Literal["regular", "ad_hoc"] | None = None
@@ -79,8 +90,8 @@ class CancelIn(BaseModel):
 
 class OccurrencePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    start: dt.datetime
-    end: dt.datetime
+    start: Moment
+    end: Moment
     title: str | None = Field(default=None, max_length=1000)
     scope: Literal["this", "following", "series"] = "this"
     version: int | None = None

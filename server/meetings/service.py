@@ -384,6 +384,25 @@ def get_editable(session: Session, actor: User, meeting_id: int, version: int | 
     return meeting
 
 
+def require_scheduler(actor: User) -> None:
+    """The permission part of planning, asked before the plan is read: whoever can schedule for
+    no unit gets 403 whatever they send (the plan's host unit is checked when it is read)."""
+    if not permissions.can_schedule_at_all(actor):
+        raise Forbidden(N_("Only secretaries and administrators schedule meetings."))
+
+
+def require_editor(session: Session, actor: User, meeting_id: int, original_start: dt.datetime | None = None) -> None:
+    """The permission part of a change, asked before the request's body is read: 404 when the
+    meeting (or that occurrence of it) is missing or not visible, 403 when the actor may not
+    change it. So a caller without the right learns nothing of what the body should hold."""
+    meeting = get_visible(session, actor, meeting_id)
+    host = units.by_id(session, meeting.host_unit_id)
+    if not permissions.can_schedule_for(session, actor, host):
+        raise Forbidden(N_("Only secretaries of {unit} or of a unit above it schedule its meetings.", unit=host.name))
+    if original_start is not None:
+        occurrence(session, meeting, original_start)
+
+
 def _refuse_if_recorded(session: Session, meeting_id: int, since: dt.datetime | None = None) -> None:
     """Roll-call and minutes belong to an occurrence's original start; changing which
     occurrences exist would leave them pointing at nothing, so such a change is refused."""

@@ -49,6 +49,7 @@ async def api_roll_call(request: Request) -> Response:
     db = app_state(request).db
     if request.method == "GET":
         return JSONResponse(await db.run(_get_roll, user, meeting_id, original))
+    await db.run(records.require_recorder, user, meeting_id, original)  # 404/403 before the body is read
     body = await parse_body(request, RollCallIn)
     return JSONResponse(await db.run(_put_roll, user, meeting_id, original, body, client_ip(request)))
 
@@ -73,11 +74,12 @@ async def api_minutes(request: Request) -> Response:
     translations = current_translations.get()
     if request.method == "GET":
         return JSONResponse(await db.run(_get_minutes, user, meeting_id, original, translations))
+    await db.run(records.require_recorder, user, meeting_id, original)
     body = await parse_body(request, MinutesIn)
     return JSONResponse(await db.run(_put_minutes, user, meeting_id, original, body, translations, client_ip(request)))
 
 
-API = "/api/meetings/{id}/occurrences/{original_start}"
+API = "/api/meetings/{id:int}/occurrences/{original_start}"
 ERRORS = (403, 404, 409, 422)
 routes = [
     api_route(f"{API}/roll-call", api_roll_call, methods=["GET"], name="api_roll_call", doc=ApiDoc(

@@ -22,7 +22,7 @@ from server.accounts.models import User
 from server.appstate import app_state
 from server.auth import page_user
 from server.clock import LOCAL, clock_text, date_text, local_day, moment_text
-from server.edge import client_ip, csv_cell, csv_download, occurrence_in, occurrence_path
+from server.edge import client_ip, csv_cell, csv_download, occurrence_in, occurrence_path, whole_number
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text, Translations, current_translations, render
 from server.meetings.service import Occurrence
@@ -116,6 +116,7 @@ async def record_page(request: Request) -> Response:
         context = await state.db.run(_page, user, meeting_id, original, translations)
         context["done"] = DONE.get(request.query_params.get("done", ""))
         return state.pages.render(request, "records/record.html", context)
+    await state.db.run(records.require_recorder, user, meeting_id, original)  # 404/403 before the form is read
     form = await request.form(max_files=0, max_fields=3000)
     section = str(form.get("section", ""))
     fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
@@ -127,11 +128,11 @@ async def record_page(request: Request) -> Response:
             changes = [StatusChange(code, status, reason) for code, (status, reason) in sent.items()]
             await state.db.run(records.record_roll_call, user, meeting_id, original, changes, ip=client_ip(request))
         elif section == "minutes":
-            version = fields.get("version", "")
-            if not version.isdigit():
+            version = whole_number(fields.get("version", ""))
+            if version is None:
                 raise InvalidInput(N_("The minutes were not saved."), fields={"version": N_("Must be a whole number.")})
             data = MinutesInput(*(fields.get(name, "") for name in records.MINUTES_FIELDS))
-            await state.db.run(records.save_minutes, user, meeting_id, original, data, version=int(version), ip=client_ip(request))
+            await state.db.run(records.save_minutes, user, meeting_id, original, data, version=version, ip=client_ip(request))
         else:
             raise InvalidInput(N_("Nothing was changed."), fields={"section": N_("Unknown action.")})
     except (InvalidInput, Conflict) as exc:

@@ -102,6 +102,13 @@ def _editable_occurrence(session: Session, actor: User, meeting_id: int, origina
     return current
 
 
+def require_recorder(session: Session, actor: User, meeting_id: int, original_start: dt.datetime) -> None:
+    """The permission to write this occurrence's records, asked before a request's body is read
+    (404 not visible, 403 not the host's secretary), so that a caller without it learns nothing
+    of the fields. (A cancelled occurrence is refused when the records are written.)"""
+    service.require_editor(session, actor, meeting_id, original_start)
+
+
 def can_record(session: Session, actor: User, current: Occurrence) -> bool:
     return not current.cancelled and service.can_edit(session, actor, current.meeting)
 

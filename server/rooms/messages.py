@@ -1,17 +1,48 @@
 """The signalling messages a client may send: one typed class per ``type``, checked strictly
 (unknown fields refused), and ``parse`` that turns a text frame into one of them or a
-``SignalError`` with a code from docs/signalling.md."""
+``SignalError`` with a code from docs/signalling.md.
+
+Whatever the text, ``parse`` returns a message or raises ``SignalError``: JSON nested past the
+interpreter's depth, ``NaN``/``Infinity``, numbers of thousands of digits and escaped lone
+surrogates (text no UTF-8 answer could echo) are ``bad_json``; an error names at most
+``MAX_FIELDS`` fields, each name cut to ``MAX_FIELD_NAME`` characters, so an answer never grows
+past the question."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, get_args
+import re
+import unicodedata
+from typing import Annotated, Any, Literal, NoReturn, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from server.i18n import N_, Text
 
 PROTOCOL = 1
+MAX_FIELDS = 10  # fields named in one error answer
+MAX_FIELD_NAME = 64  # characters of a field's name echoed in an error answer
+MAX_FRAME_FACTOR = 4  # the WebSocket layer buffers at most this many times GIAOBAN_SIGNAL_MAX_BYTES
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON escape that may decode to a lone surrogate
+_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"  # C0 controls but tab and line breaks: never in chat text
+
+
+def transport_max_size(signal_max_bytes: int) -> int:
+    """The ``ws_max_size`` to give uvicorn's websockets-sansio layer: a frame (or a fragmented or
+    compressed message, counted decompressed) above it is refused from its header, before its
+    payload is read, and the connection closed with 1009 without an ``error`` message; between
+    ``signal_max_bytes`` and this size the message reaches the socket, which answers ``too_large``
+    and closes with 1009. No message held for a connection is larger than this."""
+    return MAX_FRAME_FACTOR * signal_max_bytes
+
+
+def _whole_number(value: Any) -> Any:
+    """Refuse what JSON's loose equality would let through a Literal (``true`` or ``1.0`` for 1)."""
+    if type(value) is not int:
+        raise ValueError("not a whole number")
+    return value
+
+
 Sdp = Annotated[str, StringConstraints(min_length=10, max_length=32 * 1024)]
 Mid = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
 Layer = Literal["camera", "camera_small", "audio", "screen"]
@@ -35,7 +66,7 @@ class Message(BaseModel):
 
 class Join(Message):
     type: Literal["join"]
-    protocol: Literal[1]
+    protocol: Annotated[Literal[1], BeforeValidator(_whole_number)]
     thumbnails: int = Field(default=4, ge=0, le=8)
     weak_line: bool = False
     muted: bool = False
@@ -79,7 +110,9 @@ class Quality(Message):
 
 class Chat(Message):
     type: Literal["chat"]
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    # NFC like all our text; no control characters (PostgreSQL refuses NUL in text)
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=_CONTROL),
+                    AfterValidator(lambda text: unicodedata.normalize("NFC", text))]
 
 
 class Ping(Message):
@@ -151,25 +184,55 @@ MESSAGES: dict[str, type[Message]] = {get_args(m.model_fields["type"].annotation
 
 def parse(text: str) -> Message:
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = json.loads(text, parse_constant=_no_constant)
+    except ValueError:  # also numbers past Python's 4,300 digits
         raise SignalError("bad_json", N_("The message is not valid JSON.")) from None
+    except RecursionError:
+        raise SignalError("bad_json", N_("The message is nested too deeply.")) from None
     if not isinstance(data, dict):
         raise SignalError("bad_json", N_("A message must be a JSON object with a type."))
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(data):
+        raise SignalError("bad_json", N_("The message holds text that is not valid Unicode."))
     kind = data.get("type")
     cls = MESSAGES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise SignalError("unknown_type", N_("Unknown message type: {type}.", type=str(kind)[:40]))
+        named = kind[:40] if isinstance(kind, str) else type(kind).__name__ if kind is not None else "none"
+        raise SignalError("unknown_type", N_("Unknown message type: {type}.", type=named))
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
         raise SignalError("invalid", N_("The {type} message is not valid.", type=kind), fields=_fields(exc), ref=str(kind)) from None
 
 
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    """Whether any string (key or value) in ``data`` cannot be written as UTF-8; iterative, so
+    no depth of nesting can exhaust the stack."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
 def _fields(exc: ValidationError) -> dict[str, Text | str]:
     out: dict[str, Text | str] = {}
-    for error in exc.errors():
-        name = ".".join(str(p) for p in error["loc"]) or "message"
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        name = ".".join(str(p) for p in error["loc"])[:MAX_FIELD_NAME] or "message"
+        if name not in out and len(out) == MAX_FIELDS:
+            break
         out.setdefault(name, _reason(error))
     return out
 

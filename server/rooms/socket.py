@@ -1,10 +1,11 @@
 """``WS /ws/meetings/{id}``: one participant's signalling connection (docs/signalling.md).
 
 The connection is accepted, then checked (who, invited, room open); refusals are an ``error``
-message and a close code, since browsers cannot read a refused upgrade. After that, each text
-frame is size-checked, rate-limited, parsed into its message class and handed to the handler the
-dispatch table names. Nothing a client sends can affect another participant except through those
-handlers.
+message and a close code, since browsers cannot read a refused upgrade. After that, each frame,
+text or binary, is size-checked and rate-limited before anything else is done with it (a binary
+frame is then refused), parsed into its message class and handed to the handler the dispatch
+table names. Nothing a client sends can affect another participant except through those
+handlers; a fault of ours closes only that connection (1011), with the traceback in the log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from media.errors import MediaError
+from server.api import ID_MAX
 from server.appstate import AppState, app_state
 from server.audit import service as audit
 from server.errors import DomainError
@@ -51,6 +53,7 @@ from server.rooms.moderation import MODERATION
 log = logging.getLogger(__name__)
 
 CLOSE_CODES = {"not_authenticated": 4401, "forbidden": 4403, "not_found": 4404, "not_open": 4409}
+TOO_LARGE, FLOODED, SERVER_FAULT = 1009, 4429, 1011  # close codes (docs/signalling.md)
 LEAVE_REASONS = {1000: "left", 1001: "left", 4000: "replaced", 4010: "removed", 4011: "ended", 4012: "denied"}
 CHAT_IN_WELCOME = 100
 FLOOD_LIMIT = 20  # refusals for rate before the connection is closed
@@ -68,6 +71,34 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+def _utf8_size(text: str, limit: int) -> int:
+    """The UTF-8 size of ``text``, or its length when that alone shows it within ``limit``."""
+    return len(text) if 4 * len(text) <= limit else len(text.encode())
+
+
+def meeting_id_in(raw: str) -> int:
+    """The meeting id the path names; one no row can have (not digits, or past the column's
+    range, where the database would overflow rather than answer) is ``not_found``."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > len(str(ID_MAX)) or int(raw) > ID_MAX:
+        raise SignalError("not_found", N_("There is no such meeting."))
+    return int(raw)
+
+
+def stop_reading(websocket: WebSocket) -> None:
+    """Read nothing more from a client closed for flooding or size, once the close frame is sent.
+
+    uvicorn's websockets-sansio layer would go on reading until the client's close reply, and
+    that reply comes after everything the client sent before it saw our close: up to the
+    kernel's socket buffers (megabytes; some 6 us of parsing per tiny frame), seconds of CPU
+    for every flooding connection. Paused, the connection costs nothing until uvicorn's close
+    timer (10 s) ends it; the client has our close frame and its code. The ASGI ``receive`` is
+    the protocol's bound method there; behind any other server this does nothing."""
+    protocol = getattr(websocket._receive, "__self__", None)
+    transport = getattr(protocol, "transport", None)
+    if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+        transport.pause_reading()
 
 
 def same_origin(websocket: WebSocket, public_url: str) -> bool:
@@ -92,6 +123,7 @@ class Connection:
         self.peer: Peer | None = None
         self.bucket = TokenBucket(self.settings.signal_rate, 2 * self.settings.signal_rate)
         self.refusals = 0
+        self.session_checked = time.monotonic()  # the middleware identified the session just now
         self.closing: int | None = None
         self.stopped = asyncio.Event()
         self.handlers: dict[type[Message], Callable[[Any], Awaitable[None]]] = {
@@ -125,7 +157,12 @@ class Connection:
             message = await peer.outgoing.get()
             if message is None:
                 return
-            await self.ws.send_json(message)
+            try:
+                await self.ws.send_json(message)
+            except (TypeError, ValueError):  # not JSON or not UTF-8: a fault of ours; it ends the connection, not just its writer
+                log.exception("a signalling message could not be sent")
+                self.close_soon(SERVER_FAULT)
+                return
 
     def close_soon(self, code: int) -> None:
         """End the connection with ``code`` once what is queued has been sent (from handlers,
@@ -133,13 +170,17 @@ class Connection:
         if self.closing is None:
             self.closing = code
             self.stopped.set()
-            if self.peer is not None:
-                while True:
-                    try:
-                        self.peer.outgoing.put_nowait(None)
-                        break
-                    except asyncio.QueueFull:  # too slow to read: what is queued is lost anyway
-                        self.peer.outgoing.get_nowait()
+            self.end_writing()
+
+    def end_writing(self) -> None:
+        """Let the writer stop once what is queued has been sent."""
+        if self.peer is not None:
+            while True:
+                try:
+                    self.peer.outgoing.put_nowait(None)
+                    break
+                except asyncio.QueueFull:  # too slow to read: what is queued is lost anyway
+                    self.peer.outgoing.get_nowait()
 
     # -- the connection's life ----------------------------------------------------------
     def account(self) -> Any:
@@ -171,7 +212,7 @@ class Connection:
             except ValueError:
                 raise SignalError("invalid", N_("The occurrence must be a date and time with its offset."),
                                   close=4400) from None
-        meeting_id = int(self.ws.path_params["meeting_id"])
+        meeting_id = meeting_id_in(str(self.ws.path_params["meeting_id"]))
         try:
             return await self.state.db.run(access.admit_now, self.settings, meeting_id, user, invite, occurrence)
         except DomainError as exc:
@@ -192,11 +233,16 @@ class Connection:
             self.closing = exc.close or CLOSE_CODES.get(exc.code, 4400)
         except WebSocketDisconnect as exc:
             self.closing = self.closing or exc.code
+        except Exception:  # a fault of ours: this connection ends (the client may reconnect), no other
+            log.exception("signalling connection failed")
+            self.closing = SERVER_FAULT
         finally:
             if self.peer is not None:
                 await self.depart(self.peer)
             if writer is not None:
                 if self.closing is not None:
+                    if not self.stopped.is_set():  # close_soon has not already told it
+                        self.end_writing()
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(asyncio.shield(writer), 1.0)
                 writer.cancel()
@@ -205,6 +251,8 @@ class Connection:
             if self.ws.application_state == WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await self.ws.close(self.closing or 1000)
+                    if self.closing in (TOO_LARGE, FLOODED):
+                        stop_reading(self.ws)
 
     async def depart(self, peer: Peer) -> None:
         summary = await self.hub.leave(peer)
@@ -225,8 +273,22 @@ class Connection:
                 if frame is None:
                     return
                 await self.handle_frame(frame)
+                await self.check_session()
         finally:
             stopped.cancel()
+
+    async def check_session(self) -> None:
+        """Once a heartbeat, ask again whether the session or token this socket opened with is
+        alive: a logout elsewhere, a password reset, a disable, "end all sessions", or the idle
+        time and lifetime end it, and the socket with it (4401), not only the next page. Using
+        the room keeps the session alive as a page would. Join links carry no session."""
+        credential = self.ws.state.credential
+        if credential is None or time.monotonic() - self.session_checked < self.settings.heartbeat:
+            return
+        self.session_checked = time.monotonic()
+        if await self.state.sessions.identify(*credential) is None:
+            raise SignalError("not_authenticated", N_("Your session has ended (logged out or revoked). Log in again."),
+                              close=CLOSE_CODES["not_authenticated"])
 
     async def next_frame(self, stopped: asyncio.Future[Any], timeout: float) -> dict[str, Any] | None:
         receive = asyncio.ensure_future(self.ws.receive())
@@ -241,17 +303,21 @@ class Connection:
     async def handle_frame(self, frame: dict[str, Any]) -> None:
         if frame["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(frame.get("code", 1000))
+        # Binary frames pass the same size check and rate limit as text before their refusal: a
+        # flood of them is closed like any other (they were once answered first, and unbounded).
         text = frame.get("text")
-        if text is None:
-            self.send(self.error("bad_json", N_("Send text frames: each one JSON object.")))
-            return
-        if len(text.encode()) > self.settings.signal_max_bytes:
-            raise SignalError("too_large", N_("A message may be at most {size} bytes.", size=self.settings.signal_max_bytes), close=1009)
+        limit = self.settings.signal_max_bytes
+        size = len(frame.get("bytes") or b"") if text is None else _utf8_size(text, limit)
+        if size > limit:
+            raise SignalError("too_large", N_("A message may be at most {size} bytes.", size=limit), close=TOO_LARGE)
         if not self.bucket.take():
             self.refusals += 1
             if self.refusals >= FLOOD_LIMIT:
-                raise SignalError("rate_limited", N_("Too many messages: the connection is closed."), close=4429)
+                raise SignalError("rate_limited", N_("Too many messages: the connection is closed."), close=FLOODED)
             self.send(self.error("rate_limited", N_("Too many messages: slow down.")))
+            return
+        if text is None:
+            self.send(self.error("bad_json", N_("Send text frames: each one JSON object.")))
             return
         try:
             message = parse(text)

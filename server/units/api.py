@@ -15,6 +15,8 @@ from server.auth import api_user
 from server.units import service
 from server.units.models import Unit
 
+OFFSET_MAX, LIMIT_MAX = 1_000_000, 5000
+
 
 class UnitOut(BaseModel):
     code: str
@@ -60,8 +62,8 @@ async def api_units(request: Request) -> Response:
         params.get("level", "")[:50],
         params.get("parent", "")[:100],
         params.get("include_inactive") in ("1", "true"),
-        query_int(request, "offset", 0, maximum=1_000_000),
-        query_int(request, "limit", 1000, minimum=1, maximum=5000),
+        query_int(request, "offset", 0, maximum=OFFSET_MAX),
+        query_int(request, "limit", 1000, minimum=1, maximum=LIMIT_MAX),
     )
     return json_list(data["items"], data["total"])
 
@@ -85,8 +87,8 @@ routes = [
                 Param("level", "Only this level (as in the data, e.g. ward)"),
                 Param("parent", "Only the children of this unit code"),
                 Param("include_inactive", "1 to include merged and dissolved units"),
-                Param("offset", "Skip this many", "integer"),
-                Param("limit", "At most this many (default 1000)", "integer"),
+                Param("offset", "Skip this many", "integer", schema={"minimum": 0, "maximum": OFFSET_MAX}),
+                Param("limit", "At most this many (default 1000)", "integer", schema={"minimum": 1, "maximum": LIMIT_MAX}),
             ),
             errors=(404, 422),
         ),

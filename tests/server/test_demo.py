@@ -61,3 +61,25 @@ def _open(session: Any, meeting: Meeting, user: User, now: dt.datetime) -> bool:
     except access.NotOpen:
         return False
     return True
+
+
+PUBLISHED_KEY = "demo-only-secret-key-do-not-use-in-production"  # what the source once signed demos with
+
+
+def test_a_demo_signs_everything_with_its_own_random_key(app: Any, settings: Any) -> None:
+    """Links, tokens and cookies made with the key once published in the source are refused;
+    the demo's own key (var/demo-secret-key) is the one every signer uses."""
+    from itsdangerous import URLSafeSerializer
+
+    from server.accounts.tokens import TokenSigner
+    from server.rooms.access import JOIN_SALT, JoinLinks
+    from server.settings import DEMO_KEY_FILE
+
+    key = (settings.var_dir / DEMO_KEY_FILE).read_text().strip()
+    state = app.state.giaoban
+    assert state.join_links.read(URLSafeSerializer(PUBLISHED_KEY, salt=JOIN_SALT).dumps([1, 1])) is None
+    assert state.join_links.read(JoinLinks(key).issue(1, 1)) == (1, 1)
+    assert state.token_signer.read(TokenSigner(PUBLISHED_KEY, 3600).issue("secret")) is None
+    assert state.token_signer.read(TokenSigner(key, 3600).issue("secret")) == "secret"
+    session_layer = next(m for m in app.user_middleware if m.cls.__name__ == "SessionMiddleware")
+    assert session_layer.kwargs["secret_key"] == key

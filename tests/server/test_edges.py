@@ -54,7 +54,7 @@ def test_openapi_describes_every_api_route(app: Starlette, browser: Browser) -> 
     for route in api_routes:
         assert api_doc(route) is not None, f"{route.path} has no API description"
         for method in (route.methods or set()) - {"HEAD"}:
-            assert method.lower() in spec["paths"][route.path], (route.path, method)
+            assert method.lower() in spec["paths"][route.path.replace(":int}", "}")], (route.path, method)
     token = spec["paths"]["/api/auth/token"]["post"]
     assert token["requestBody"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/TokenRequest"
     assert "TokenRequest" in spec["components"]["schemas"]

@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 
 from server.app import create_app
+from server.rooms.messages import transport_max_size
 from server.settings import Settings, load_settings
 from tests.support.web import DEMO_PASSWORD
 
@@ -76,7 +77,7 @@ class Live:
 def serve(settings: Settings) -> Iterator[Live]:
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="websockets-sansio",
-                            ws_max_size=1024 * 1024)
+                            ws_max_size=transport_max_size(settings.signal_max_bytes))  # as `serve` runs it
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), name="live-server", daemon=True)

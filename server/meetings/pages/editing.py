@@ -242,6 +242,11 @@ async def _page(request: Request, meeting_id: int | None) -> Response:
     actor = page_user(request)
     if request.method == "GET":
         return await _render(request, actor, meeting_id)
+    # The permission first (404/403), before the plan is read and checked field by field.
+    if meeting_id is None:
+        service.require_scheduler(actor)
+    else:
+        await app_state(request).db.run(service.require_editor, actor, meeting_id)
     raw = await request.form()
     form = PlanForm.from_form(raw)
     action = raw.get("action")

@@ -17,7 +17,7 @@ from server.appstate import app_state
 from server.auth import page_user
 from server.clock import LOCAL, date_text, time_range, weekday_name
 from server.db import utcnow
-from server.edge import client_ip
+from server.edge import client_ip, whole_number
 from server.errors import Conflict, InvalidInput
 from server.i18n import N_, Text
 from server.mail.invitations import notifier
@@ -193,6 +193,7 @@ async def meeting_page(request: Request) -> Response:
 async def cancel_meeting(request: Request) -> Response:
     actor = page_user(request)
     meeting_id = int(request.path_params["id"])
+    await app_state(request).db.run(service.require_editor, actor, meeting_id)  # 404/403 before the form is read
     form = await request.form()
     version = str(form.get("version", ""))
     confirmed = form.get("confirm") == "1"
@@ -201,7 +202,7 @@ async def cancel_meeting(request: Request) -> Response:
         if not confirmed:
             raise InvalidInput(N_("Nothing was changed."), fields={"confirm": N_("Tick the box to confirm.")})
         state = app_state(request)
-        await state.db.run(service.cancel, actor, meeting_id, version=int(version) if version.isdigit() else None,
+        await state.db.run(service.cancel, actor, meeting_id, version=whole_number(version),
                            ip=client_ip(request), notify=notifier(state.settings, state.catalogues))
         state.outbox_sender.wake()
     except (InvalidInput, Conflict) as exc:

@@ -15,7 +15,7 @@ from server.accounts.models import User
 from server.appstate import app_state
 from server.auth import page_user
 from server.clock import date_text, time_range, weekday_name
-from server.edge import client_ip, occurrence_path, parse_time
+from server.edge import client_ip, occurrence_path, parse_time, whole_number
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import N_, Text
 from server.mail.invitations import notifier
@@ -90,7 +90,7 @@ def _context(session: Session, viewer: User, meeting_id: int, original: dt.datet
 
 
 def _version(raw: Any) -> int | None:
-    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+    return whole_number(raw)
 
 
 def _move(session: Session, actor: User, meeting_id: int, original: dt.datetime, form: MoveForm, version: int | None,
@@ -131,6 +131,7 @@ async def occurrence_page(request: Request) -> Response:
     original = parse_time(request.path_params["original_start"], "original_start")
     if request.method == "GET":
         return await _render(request, viewer, meeting_id, original)
+    await app_state(request).db.run(service.require_editor, viewer, meeting_id, original)  # 404/403 before the form is read
     raw = await request.form()
 
     def text(name: str, limit: int = 20) -> str:

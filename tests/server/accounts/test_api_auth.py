@@ -8,7 +8,6 @@ from itsdangerous import URLSafeTimedSerializer
 from starlette.applications import Starlette
 
 from server.accounts import service
-from server.settings import DEMO_SECRET_KEY
 from tests.support.web import Browser, api_token
 
 
@@ -55,7 +54,7 @@ def test_a_forged_or_expired_token_is_refused(browser: Browser, app: Starlette) 
             signer.get_timestamp = lambda: int(time.time()) - app.state.giaoban.settings.token_max_age - 10  # type: ignore[method-assign]
             return signer
 
-    expired = Old(DEMO_SECRET_KEY, salt="giaoban.api-token").dumps([1, 1])
+    expired = Old(app.state.giaoban.settings.effective_secret_key, salt="giaoban.api-token").dumps([1, 1])
     response = browser.get("/api/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"

@@ -1,8 +1,7 @@
-"""Logging in and out in the browser: sessions, redirects, lockout."""
+"""Logging in and out in the browser: sessions, redirects (throttling: test_throttle.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from base64 import b64encode
@@ -12,9 +11,9 @@ from sqlmodel import select
 from starlette.applications import Starlette
 
 from server.accounts import service
-from server.accounts.models import User
+from server.accounts import sessions as session_service
+from server.accounts.models import SessionKind, User
 from server.audit.models import AuditEntry
-from server.settings import DEMO_SECRET_KEY
 from tests.support.web import Browser
 
 
@@ -67,29 +66,6 @@ def test_an_empty_form_is_a_422_not_a_lookup(browser: Browser) -> None:
     assert response.status_code == 422
 
 
-def test_repeated_failures_lock_the_account_for_a_while(browser: Browser, app: Starlette) -> None:
-    for _ in range(app.state.giaoban.settings.login_max_failures):
-        browser.post("/login", data={"username": "lanhdao", "password": "wrong", "csrf_token": browser.csrf()})
-    # Even the right password is refused while locked.
-    response = browser.post("/login", data={"username": "lanhdao", "password": "giaoban-demo", "csrf_token": browser.csrf()})
-    assert response.status_code == 429
-    assert "15" in response.text
-    with app.state.giaoban.db.session() as session:
-        user = service.by_username(session, "lanhdao")
-        assert user.locked_until is not None
-        # Once the lock has passed, the right password works again.
-        later = user.locked_until + dt.timedelta(seconds=1)
-        result = service.authenticate(session, "lanhdao", "giaoban-demo", ip="t", max_failures=5, lock_seconds=900, now=later)
-        assert result.user is not None
-
-
-def test_many_failures_from_one_address_are_slowed_whatever_the_username(browser: Browser, app: Starlette) -> None:
-    for n in range(20):
-        browser.post("/login", data={"username": f"nobody{n}", "password": "x", "csrf_token": browser.csrf()})
-    response = browser.post("/login", data={"username": "thuky", "password": "giaoban-demo", "csrf_token": browser.csrf()})
-    assert response.status_code == 429
-
-
 def test_a_disabled_account_cannot_log_in(browser: Browser, app: Starlette) -> None:
     with app.state.giaoban.db.session() as session:
         service.set_active(session, service.by_username(session, "lanhdao"), False, actor=None)
@@ -118,11 +94,15 @@ def test_an_expired_session_cookie_is_ignored(browser: Browser, app: Starlette) 
         def get_timestamp(self) -> int:
             return int(time.time()) - max_age - 60
 
-    payload = b64encode(json.dumps({"uid": admin.id, "av": admin.auth_version}).encode())
-    browser.cookies.set("giaoban_session", OldSigner(DEMO_SECRET_KEY).sign(payload).decode())
+    sessions = app.state.giaoban.sessions  # a live server-side session: only the cookie's age is wrong
+    secret = app.state.giaoban.db.call(
+        session_service.start, admin, SessionKind.browser, lifetimes=sessions.lifetimes, now=sessions.clock()
+    )
+    payload = b64encode(json.dumps({"sid": secret}).encode())
+    browser.cookies.set("giaoban_session", OldSigner(app.state.giaoban.settings.effective_secret_key).sign(payload).decode())
     assert browser.get("/", follow_redirects=False).status_code == 303
     # the same payload signed now is accepted: the test above failed for the age alone
-    browser.cookies.set("giaoban_session", itsdangerous.TimestampSigner(DEMO_SECRET_KEY).sign(payload).decode())
+    browser.cookies.set("giaoban_session", itsdangerous.TimestampSigner(app.state.giaoban.settings.effective_secret_key).sign(payload).decode())
     assert browser.get("/", follow_redirects=False).status_code == 200
 
 

@@ -258,3 +258,27 @@ def test_hostile_sdp_is_refused_and_the_others_media_goes_on(live: Live, clips: 
 
     asyncio.run(scenario())
 
+
+
+def test_a_session_ended_elsewhere_closes_its_open_room_socket(live: Live) -> None:
+    """Revoking a token (or a logout, a reset, a disable) ends the room socket it opened too, at
+    the next heartbeat: a person locked out does not stay in the meeting."""
+    meeting = live.meeting(users=PEOPLE)
+    fresh = httpx.post(f"{live.base_url}/api/auth/token", json={"username": "canbo.tanan", "password": DEMO_PASSWORD})
+    assert fresh.status_code == 200, fresh.text
+    token = fresh.json()["access_token"]
+
+    async def scenario() -> None:
+        async with client(live, meeting, "thuky.ninhkieu") as a, RoomClient(live.ws_url, meeting["id"], token=token) as b:
+            await a.join()
+            await b.join()
+            await a.recv("participant_joined", 5)
+            async with httpx.AsyncClient(base_url=live.base_url) as http:
+                ended = await http.delete("/api/auth/token", headers={"Authorization": f"Bearer {token}"})
+                assert ended.status_code == 204, ended.text
+            error = await b.recv("error", 3 * live.app.state.giaoban.settings.heartbeat + 2)
+            assert error["code"] == "not_authenticated"
+            assert await b.wait_closed(5) == 4401
+            assert (await a.recv("participant_left", 5))["participant_id"] == b.participant_id
+
+    asyncio.run(scenario())
