@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -93,6 +94,10 @@ def test_serve_runs_the_demo_and_keeps_its_data_across_restarts(tmp_path: Path) 
     output = process.stdout.read() if process.stdout else ""
     assert "thuky" in output and "giaoban-demo" in output and "lanhdao" in output
     assert (var_dir / "giaoban.db").exists()
+    # Signed with a random key of its own, made at the first start and said so.
+    assert f"random key made now and kept in {var_dir / 'demo-secret-key'}" in output
+    key = (var_dir / "demo-secret-key").read_text()
+    assert len(key.strip()) >= 48 and stat.S_IMODE((var_dir / "demo-secret-key").stat().st_mode) == 0o600
 
     with serving(var_dir, port) as (base, process), httpx.Client(follow_redirects=True, timeout=10) as client:
         page = client.get(f"{base}/login")
@@ -104,3 +109,6 @@ def test_serve_runs_the_demo_and_keeps_its_data_across_restarts(tmp_path: Path) 
         assert "Cán bộ Giữ" in response.text
         log_in(client, base, "thuky")
         assert client.get(f"{base}/units").text.count('<a href="/units/ct') == 116  # not loaded twice
+    output = process.stdout.read() if process.stdout else ""
+    assert "made now" not in output and "demo-secret-key" in output
+    assert (var_dir / "demo-secret-key").read_text() == key  # the same key: sessions survive a restart
