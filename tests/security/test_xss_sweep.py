@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.routing import Route
 
 from server.mail import rsvp
 from server.meetings.models import Meeting
@@ -117,8 +118,16 @@ def test_hostile_text_in_every_field_stays_text_on_every_page(app: Starlette, br
             "/units", f"/units?q={quote(HOSTILE)}", "/units/ct", "/units/ct.so-yt", "/admin/units/ct.so-yt/edit",
             "/admin/users", f"/admin/users?q={quote(HOSTILE)}", "/admin/users/xss.test", "/admin/audit",
             f"/admin/audit?q={quote(HOSTILE)}", "/admin/outbox", "/admin/replies", f"/admin/holidays?year={day.year + 1}",
-            "/calendar/feeds", f"/login?next={quote(HOSTILE)}", f"/nowhere/{quote(HOSTILE)}",
+            "/calendar/feeds", f"/login?next={quote(HOSTILE)}", f"/nowhere/{quote(HOSTILE)}", "/admin", "/admin/users/new",
+            "/admin/users/import", "/admin/units/import", "/admin/units/reorganise", "/meetings/new", "/account/sessions",
+            "/connection-test", "/login",
         ]
+        # Every HTML page of the app is in the sweep (the rest answer files, feeds or JSON).
+        not_html = {"/healthz", "/metrics", "/calendar/{token}.ics", "/rsvp/{token}", "/meetings/{id:int}/documents/{doc_id:int}"}
+        for route in app.routes:
+            if (isinstance(route, Route) and "GET" in (route.methods or ()) and not route.path.startswith("/api/")
+                    and route.path not in not_html and not route.path.endswith(".csv")):
+                assert any(route.path_regex.match(url.split("?")[0]) for url in pages), f"{route.path} is not in the sweep"
         for who in (admin, browser.login("thuky"), other_browser(app).login("canbo.tanan")):
             for url in pages:
                 assert_inert(url, who.get(url))
