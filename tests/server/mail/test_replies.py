@@ -38,7 +38,9 @@ def series(browser: Browser) -> dict[str, Any]:
 
 
 @pytest.fixture
-def session(app: Starlette) -> Iterator[Session]:
+def session(app: Starlette, browser: Browser) -> Iterator[Session]:
+    # After the browser (whose app's shutdown writes): closed first, so its open transaction
+    # never holds SQLite's lock while the shutdown waits out the busy timeout (5 s a test).
     with app.state.giaoban.db.session() as s:
         yield s
 
