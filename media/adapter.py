@@ -154,7 +154,8 @@ class _DirectPath:
     ``datagram_received`` that takes SRTP packets of streams already seen (``streams``: SSRC →
     handler, filled by ``tap_packets``), unprotects them with the transport's SRTP session and
     hands them over in the socket's callback. Everything else — STUN, DTLS, RTCP, RTX, a
-    stream's first packets — takes aiortc's path as before."""
+    stream's first packets — takes aiortc's path as before. An ICE-lite connection on the shared
+    port (``media.icelite``) has one such protocol, fed by the mux."""
 
     def __init__(self, dtls: Any) -> None:
         self.dtls = dtls
@@ -174,7 +175,7 @@ class _DirectPath:
         streams = self.streams
         dtls = self.dtls
 
-        def datagram_received(data: bytes, addr: Any) -> None:
+        def datagram_received(data: bytes, addr: Any) -> Any:
             # SRTP (first byte 128–191) but not SRTCP (payload type 192–223), of a known SSRC
             if len(data) > 12 and 127 < data[0] < 192 and not 191 < data[1] < 224 and dtls._rx_srtp is not None:
                 handler = streams.get(int.from_bytes(data[8:12], "big"))
@@ -184,8 +185,8 @@ class _DirectPath:
                         handler(dtls._rx_srtp.unprotect(data))
                     except (pylibsrtp.Error, ValueError, IndexError):
                         Counters.bad_packets += 1
-                    return
-            stock(data, addr)
+                    return None
+            return stock(data, addr)  # an ICE-lite connection's receiver returns a drop reason or None
 
         protocol.datagram_received = datagram_received
 

@@ -17,6 +17,7 @@ class MediaConfig:
     audio_slots: int = 3
     max_thumbnails: int = 8
     stats_interval: float = 2.0
+    udp_port: int = -1  # one UDP port per worker (ICE-lite): worker i binds udp_port + i; 0: a free port; -1: off
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -36,9 +36,35 @@ def _random(length: int) -> str:
     return "".join(secrets.choice(_ICE_CHARS) for _ in range(length))
 
 
+class _Receiver:
+    """The one "protocol" of an ``IceLiteConnection``, shaped like aioice's per-socket protocols
+    so ``media.adapter._DirectPath`` can wrap its ``datagram_received`` the same way."""
+
+    def __init__(self, connection: IceLiteConnection) -> None:
+        self.datagram_received: Callable[[bytes, Address], str | None] = connection._queue_datagram
+
+
+class _Pair:
+    """The nominated pair as ``media.adapter.PacketOutput`` reads aioice's: ``protocol.transport``
+    (here the mux, whose ``sendto`` is the one exit point) and ``remote_addr``."""
+
+    __slots__ = ("remote_addr", "transport")
+
+    def __init__(self, mux: UdpMux, remote_addr: Address) -> None:
+        self.transport = mux
+        self.remote_addr = remote_addr
+
+    @property
+    def protocol(self) -> _Pair:
+        return self  # (a property, not an attribute: no reference cycle)
+
+
 class IceLiteConnection:
     """One peer connection's ICE-lite agent. Duck-types the parts of ``aioice.Connection``
-    that aiortc uses; ``binding_request`` / ``datagram_received`` are called by the mux."""
+    that aiortc uses; ``binding_request`` / ``datagram_received`` are called by the mux.
+
+    ``_protocols`` and ``_nominated`` mirror aioice's private attributes of the same names that
+    ``media.adapter`` reads (its direct receive path and ``PacketOutput``)."""
 
     def __init__(
         self,
@@ -61,7 +87,9 @@ class IceLiteConnection:
         self.max_remote_candidates = max_remote_candidates
         self._local_candidates: list[Candidate] = []
         self._remote_candidates: list[Candidate] = []
-        self._nominated: Address | None = None
+        self._nominated_address: Address | None = None
+        self._nominated: dict[int, _Pair] = {}  # component → pair; mutated in place (PacketOutput keeps it)
+        self._protocols = [_Receiver(self)]
         self._connected = asyncio.Event()
         self._closed = False
         self._close_emitted = False
@@ -102,7 +130,7 @@ class IceLiteConnection:
 
     @property
     def nominated_address(self) -> Address | None:
-        return self._nominated
+        return self._nominated_address
 
     @property
     def closed(self) -> bool:
@@ -157,7 +185,7 @@ class IceLiteConnection:
             return
         self._closed = True
         self.mux.unregister(self)
-        self._nominated = None
+        self._nominate(None)
         self._local_candidates.clear()
         self._connected.set()  # wakes connect(), which then sees _closed
         while True:  # wake any pending recv()
@@ -180,7 +208,7 @@ class IceLiteConnection:
         return data
 
     async def recvfrom(self) -> tuple[bytes, int]:
-        if self._nominated is None:
+        if self._nominated_address is None:
             raise ConnectionError("Cannot receive data, not connected")
         data = await self._queue.get()
         if data is None:
@@ -191,9 +219,9 @@ class IceLiteConnection:
         await self.sendto(data, 1)
 
     async def sendto(self, data: bytes, component: int) -> None:
-        if self._nominated is None:
+        if self._nominated_address is None:
             raise ConnectionError("Cannot send data, not connected")
-        self.mux.sendto(data, self._nominated)
+        self.mux.sendto(data, self._nominated_address)
 
     # -- called by the mux -------------------------------------------------------------------
 
@@ -228,11 +256,16 @@ class IceLiteConnection:
         self.last_check = asyncio.get_running_loop().time()
         if "USE-CANDIDATE" in message.attributes:
             # Nominated pair (RFC 8445 §7.3.1.5); a later nomination moves the path.
-            self._nominated = addr
+            if addr != self._nominated_address:
+                self._nominate(addr)
             self._connected.set()
         return None
 
     def datagram_received(self, data: bytes, addr: Address) -> str | None:
+        # Through the (possibly wrapped, see media.adapter._DirectPath) receiver.
+        return self._protocols[0].datagram_received(data, addr)
+
+    def _queue_datagram(self, data: bytes, addr: Address) -> str | None:
         if self._closed:
             return "closed"
         try:
@@ -243,10 +276,17 @@ class IceLiteConnection:
         return None
 
     def address_forgotten(self, addr: Address) -> None:
-        if self._nominated == addr:
-            self._nominated = None
+        if self._nominated_address == addr:
+            self._nominate(None)
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _nominate(self, addr: Address | None) -> None:
+        self._nominated_address = addr
+        if addr is None:
+            self._nominated.clear()
+        else:
+            self._nominated[1] = _Pair(self.mux, addr)
 
     def _respond_error(
         self, request: stun.Message, addr: Address, error: tuple[int, str], *, signed: bool

@@ -310,6 +310,9 @@ class Stats(Event):
     dropped_packets: int
     subscriber_lost: int
     subscriber_expected: int
+    # datagrams the shared UDP port's demultiplexer dropped, by reason (media.udpmux.DROP_REASONS);
+    # empty when the worker has no shared port
+    demux_dropped: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

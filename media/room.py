@@ -20,10 +20,12 @@ from media.config import MediaConfig
 from media.errors import MediaError, bad_sdp
 from media.forwarding import Slot, Source
 from media.ice import announce, keep_candidates, parse_networks
+from media.icelite import use_ice_lite
 from media.relay import Address, Relay, RelaySink
 from media.rtp import packet_reader
 from media.slots import AUDIO, FULL, SCREEN, SMALL, Assignment, RoomView, SlotSpec, assign, layout
 from media.speakers import SpeakerDetector
+from media.udpmux import UdpMux
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,12 @@ TICK = 0.2
 Emit = Callable[[dict[str, Any]], None]
 
 
-def _new_pc() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+def _new_pc(mux: UdpMux | None = None) -> RTCPeerConnection:
+    """A peer connection: on its own ephemeral UDP port, or ICE-lite on the worker's shared one."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    if mux is not None:
+        use_ice_lite(pc, mux)
+    return pc
 
 
 @dataclass
@@ -66,8 +72,9 @@ class Member:
 
 class Room:
     def __init__(self, room_id: str, config: MediaConfig, emit: Emit, *, echo: bool = False,
-                 relay: Relay | None = None) -> None:
+                 relay: Relay | None = None, mux: UdpMux | None = None) -> None:
         self.id = room_id
+        self.mux = mux  # the worker's shared UDP port (ICE-lite), or None: a port per connection
         self.relay = relay
         self.links: dict[int, Address] = {}  # the room's other workers (by index): their relay sockets
         self.echo = echo  # a connection test: everyone receives themselves too
@@ -162,7 +169,7 @@ class Room:
         allowed = STREAM_LAYERS[stream]
         if not tracks or any(layer not in allowed for layer in tracks.values()) or len(set(tracks.values())) != len(tracks):
             raise MediaError("invalid", f"a {stream} stream carries each of {sorted(allowed)} at most once")
-        pc = _new_pc()
+        pc = _new_pc(self.mux)
         try:
             await pc.setRemoteDescription(self._remote(sdp, "offer"))
             transceivers = [(t.mid, t) for t in pc.getTransceivers() if t.mid is not None]
@@ -253,7 +260,7 @@ class Room:
             member.subscription = None
         member.weak_line = weak_line
         specs = layout(max(0, min(thumbnails, self.config.max_thumbnails)), self.config.audio_slots)
-        pc = _new_pc()
+        pc = _new_pc(self.mux)
         slots: dict[str, Slot] = {}
         for spec in specs:
             slot = Slot(spec.name, spec.kind)

@@ -120,6 +120,7 @@ class Supervisor:
         self._closing = False
         self._restarts = 0
         self._totals = dict.fromkeys(COUNTERS, 0)  # counters of workers that are gone
+        self._demux_totals: dict[str, int] = {}  # the same for datagrams dropped by shared UDP ports, by reason
         self._watchers: set[asyncio.Task[None]] = set()
 
     # -- the typed interface ----------------------------------------------------
@@ -237,6 +238,12 @@ class Supervisor:
             out[name] = self._totals[name] + sum(_figure(w.stats, name) for w in self._workers.values())
         for name in ("packets", "bytes"):
             out[f"{name}_per_second"] = sum(w.rates.get(name, 0.0) for w in self._workers.values())
+        if self.config.udp_port >= 0:
+            dropped = dict(self._demux_totals)
+            for worker in self._workers.values():
+                for reason, count in (worker.stats.demux_dropped if worker.stats else {}).items():
+                    dropped[reason] = dropped.get(reason, 0) + count
+            out["demux_dropped"] = dropped
         return out
 
     @staticmethod
@@ -389,7 +396,7 @@ class Supervisor:
         return worker
 
     async def _start(self, index: int) -> _Worker:
-        env = dict(os.environ, GIAOBAN_MEDIA_CONFIG=self.config.to_json())
+        env = dict(os.environ, GIAOBAN_MEDIA_CONFIG=self.config.to_json(), GIAOBAN_MEDIA_WORKER_INDEX=str(index))
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "media.worker", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             env=env, limit=1024 * 1024,
@@ -474,6 +481,8 @@ class Supervisor:
         del self._workers[worker.index]
         for name in COUNTERS:
             self._totals[name] += _figure(worker.stats, name)
+        for reason, count in (worker.stats.demux_dropped if worker.stats else {}).items():
+            self._demux_totals[reason] = self._demux_totals.get(reason, 0) + count
         rooms = sorted(worker.rooms)
         for room in rooms:  # the room's parts on other workers go too: everyone rejoins
             self._placing.pop(room, None)

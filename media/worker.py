@@ -67,6 +67,7 @@ from media.protocol import (
 )
 from media.relay import Relay
 from media.room import Room
+from media.udpmux import UdpMux
 
 log = logging.getLogger("media.worker")
 MAX_LINE = 1024 * 1024
@@ -85,10 +86,11 @@ def open_sockets() -> int:
 
 
 class Worker:
-    def __init__(self, config: MediaConfig, send: Send, relay: Relay | None = None) -> None:
+    def __init__(self, config: MediaConfig, send: Send, relay: Relay | None = None, mux: UdpMux | None = None) -> None:
         self.config = config
         self.send = send
         self.relay = relay  # packets to and from this worker's part of rooms spread over workers
+        self.mux = mux  # the one UDP port every peer connection shares (ICE-lite), when configured
         self.rooms: dict[str, Room] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self.handlers: dict[type[Request[Any]], Handler] = {
@@ -106,7 +108,7 @@ class Worker:
         if found is None:
             if not create:
                 raise MediaError("not_found", f"no room {room} on this worker")
-            found = self.rooms[room] = Room(room, self.config, self.emit, echo=echo, relay=self.relay)
+            found = self.rooms[room] = Room(room, self.config, self.emit, echo=echo, relay=self.relay, mux=self.mux)
         return found
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -294,6 +296,7 @@ class Worker:
                 dropped_packets=adapter.Counters.dropped,
                 subscriber_lost=lost,
                 subscriber_expected=expected,
+                demux_dropped=dict(self.mux.dropped) if self.mux is not None else {},
             ))
 
     async def close(self) -> None:
@@ -301,7 +304,18 @@ class Worker:
             await self._close_room(room)
 
 
-async def serve(config: MediaConfig) -> None:
+def open_mux(config: MediaConfig, index: int) -> UdpMux | None:
+    """The worker's shared UDP port when ``config.udp_port`` is set (not started yet): on the
+    first configured media address (127.0.0.1 when none is), port ``udp_port + index`` (0: a
+    free one); candidates carry the announced address when there is one (1:1 NAT)."""
+    if config.udp_port < 0:
+        return None
+    host = config.addresses[0] if config.addresses else "127.0.0.1"
+    port = config.udp_port + index if config.udp_port else 0
+    return UdpMux(host, port, announced=config.announced_address)
+
+
+async def serve(config: MediaConfig, index: int = 0) -> None:
     adapter.install()
     adapter.restrict_codecs(config.video_codec)
     use_host_addresses(config.addresses)
@@ -315,7 +329,15 @@ async def serve(config: MediaConfig) -> None:
         out.flush()
 
     relay = await Relay.open()
-    worker = Worker(config, send, relay)
+    mux = open_mux(config, index)
+    if mux is not None:
+        try:
+            await mux.start()
+        except OSError as exc:  # the port is taken or the address is not this machine's
+            log.error("cannot open the media UDP port %s:%d: %s", mux.host, mux.port, exc)
+            raise
+        log.info("media on one UDP port: %s:%d", mux.host, mux.port)
+    worker = Worker(config, send, relay, mux)
     this = asyncio.current_task()
     this._giaoban_worker = True  # type: ignore[union-attr]
     reporter = asyncio.ensure_future(worker.report())
@@ -337,6 +359,8 @@ async def serve(config: MediaConfig) -> None:
     reporter.cancel()
     await worker.close()
     relay.close()
+    if mux is not None:
+        await mux.close()
 
 
 def quiet_garbage_collector() -> None:
@@ -354,6 +378,7 @@ def main() -> None:
     logging.basicConfig(level=os.environ.get("GIAOBAN_MEDIA_LOG", "WARNING"), stream=sys.stderr,
                         format="sfu[%(process)d] %(levelname)s %(name)s: %(message)s")
     config = MediaConfig.from_json(os.environ.get("GIAOBAN_MEDIA_CONFIG", "{}"))
+    index = int(os.environ.get("GIAOBAN_MEDIA_WORKER_INDEX", "0"))  # set by media.supervisor
     quiet_garbage_collector()
     try:
         import uvloop  # uvicorn[standard] brings it: a cheaper event loop for the packet paths (~7 %)
@@ -363,7 +388,7 @@ def main() -> None:
         factory = None
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(serve(config))
+            runner.run(serve(config, index))
     except KeyboardInterrupt:
         pass
 

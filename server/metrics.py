@@ -13,6 +13,8 @@ from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from media.udpmux import DROP_REASONS
+
 # name, help, kind, key in the supervisor's snapshot
 MEDIA_METRICS = [
     ("giaoban_media_workers", "SFU worker processes running", "gauge", "workers"),
@@ -46,6 +48,13 @@ class MediaCollector(Collector):
                 yield CounterMetricFamily(name, help_text, value=value)
             else:
                 yield GaugeMetricFamily(name, help_text, value=value)
+        dropped = figures.get("demux_dropped")
+        if dropped is not None:  # the SFU workers share one UDP port each (GIAOBAN_MEDIA_UDP_PORT)
+            family = CounterMetricFamily("giaoban_media_demux_dropped", "Datagrams the shared UDP ports dropped, by reason",
+                                         labels=["reason"])
+            for reason in sorted(set(DROP_REASONS) | set(dropped)):
+                family.add_metric([reason], float(dropped.get(reason, 0)))
+            yield family
         yield GaugeMetricFamily("giaoban_room_connections", "Signalling connections joined to rooms",
                                 value=float(figures.get("connections", 0)))
 

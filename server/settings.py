@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     media_addresses: str = ""  # local addresses offered as ICE candidates, comma-separated; empty: every non-loopback one
     media_announced_address: str = ""  # public address put in their place (1:1 NAT)
     media_remote_networks: str = ""  # accept client candidates only from these networks (CIDR, comma-separated)
+    # One UDP port per SFU worker (ICE-lite, docs/media-ports.md): worker i uses this + i; 0: each a free port;
+    # -1 or empty: off, every peer connection its own ephemeral port
+    media_udp_port: int = Field(default=-1, ge=-1, le=65535)
     ice_servers: str = ""  # JSON list of RTCIceServer for browsers, e.g. [{"urls": "turn:turn.cantho.gov.vn", ...}]
 
     @field_validator("default_locale")
@@ -152,6 +155,23 @@ class Settings(BaseSettings):
             ipaddress.ip_address(part)  # ValueError names the bad address
         return value
 
+    @field_validator("media_udp_port", mode="before")
+    @classmethod
+    def _udp_port(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return -1  # empty: off
+        return value
+
+    @model_validator(mode="after")
+    def _udp_ports_fit(self) -> Settings:
+        if self.media_udp_port >= 0 and not _split(self.media_addresses):
+            # one socket, one candidate: it must be the address browsers reach, not a guess
+            raise ValueError("GIAOBAN_MEDIA_UDP_PORT needs GIAOBAN_MEDIA_ADDRESSES (the first one is bound)")
+        if self.media_udp_port > 0 and self.media_udp_port + self.sfu_workers - 1 > 65535:
+            raise ValueError(f"GIAOBAN_MEDIA_UDP_PORT + GIAOBAN_SFU_WORKERS - 1 must be at most 65535, "
+                             f"not {self.media_udp_port + self.sfu_workers - 1}")
+        return self
+
     @field_validator("media_remote_networks", "trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
@@ -179,7 +199,7 @@ class Settings(BaseSettings):
         return MediaConfig(
             workers=self.sfu_workers, room_spread=self.sfu_room_spread, addresses=_split(self.media_addresses),
             announced_address=self.media_announced_address.strip(), remote_networks=_split(self.media_remote_networks),
-            video_codec=self.sfu_video_codec,
+            video_codec=self.sfu_video_codec, udp_port=self.media_udp_port,
         )
 
     @model_validator(mode="after")
@@ -258,6 +278,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
+            if not err["loc"]:  # a check across settings: its message names them
+                lines.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
             name = "GIAOBAN_" + "_".join(str(p) for p in err["loc"]).upper()
             lines.append(f"{name}: {err['msg']}")
         raise UnsafeSettings("Invalid configuration:\n  - " + "\n  - ".join(lines)) from None
