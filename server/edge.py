@@ -85,8 +85,8 @@ def parse_time(raw: str | None, name: str) -> dt.datetime:
 def whole_number(raw: object) -> int | None:
     """An id or a version sent as text (a form field, a query), or None when it is none a
     column can hold. ASCII digits only: ``"²".isdigit()`` is true, and ``int("²")`` fails."""
-    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit():
-        return None
+    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit() or len(raw.lstrip("0")) > len(str(ID_MAX)):
+        return None  # (the length first: ``int()`` refuses past 4,300 digits)
     value = int(raw)
     return value if value <= ID_MAX else None
 

@@ -18,7 +18,7 @@ from server.accounts.models import Role, User
 from server.appstate import app_state
 from server.auth import attempt_login, log_in, log_out, page_user
 from server.csvfile import ImportFailed
-from server.edge import client_ip, query_page
+from server.edge import client_ip, query_page, whole_number
 from server.errors import Conflict, Forbidden, InvalidInput
 from server.i18n import LANG_COOKIE, LOCALES, N_, Text
 
@@ -73,7 +73,7 @@ async def sessions_page(request: Request) -> Response:
     ended = request.query_params.get("ended", "")
     return app_state(request).pages.render(
         request, "accounts/sessions.html",
-        {"sessions": rows, "current": request.state.session_id, "ended": int(ended) if ended.isdigit() else None,
+        {"sessions": rows, "current": request.state.session_id, "ended": whole_number(ended),
          "others": sum(1 for row in rows if row.id != request.state.session_id)},
     )
 
@@ -189,7 +189,7 @@ async def _user_context(request: Request, username: str) -> dict[str, Any]:
     context = await app_state(request).db.run(_detail, username)
     context["live_sessions"] = len(await app_state(request).sessions.active(context["user"]))
     ended = request.query_params.get("ended", "")
-    context.update(password=None, error=None, sessions_ended=int(ended) if ended.isdigit() else None)
+    context.update(password=None, error=None, sessions_ended=whole_number(ended))
     return context
 
 

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from media.errors import MediaError
-from server.api import ID_MAX
 from server.appstate import AppState, app_state
 from server.audit import service as audit
+from server.edge import whole_number
 from server.errors import DomainError
 from server.i18n import N_, Text, render
 from server.rooms import access, service
@@ -81,9 +81,10 @@ def _utf8_size(text: str, limit: int) -> int:
 def meeting_id_in(raw: str) -> int:
     """The meeting id the path names; one no row can have (not digits, or past the column's
     range, where the database would overflow rather than answer) is ``not_found``."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > len(str(ID_MAX)) or int(raw) > ID_MAX:
+    value = whole_number(raw)
+    if value is None:
         raise SignalError("not_found", N_("There is no such meeting."))
-    return int(raw)
+    return value
 
 
 def stop_reading(websocket: WebSocket) -> None:
