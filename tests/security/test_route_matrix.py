@@ -20,9 +20,8 @@ from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from server.mail import rsvp
 from server.mail.models import OutboxMessage
-from server.meetings.models import Meeting
+from tests.security.invitations import answer_links
 from tests.support.meetings import at, monday, plan
 from tests.support.web import Browser, other_browser
 
@@ -66,13 +65,8 @@ def build_world(app: Starlette, secretary: Browser) -> World:
     document = secretary.post(f"/api/meetings/{meeting_id}/documents", data={"title": "Báo cáo"}, headers=headers,
                               files={"file": ("bao-cao.pdf", PDF, "application/pdf")})
     assert document.status_code == 201, document.text
-    state = app.state.giaoban
-    with state.db.session() as session:
-        row = session.get(Meeting, meeting_id)
-        assert row is not None
-        links = rsvp.links_for(session, rsvp.RsvpSigner(state.settings.effective_secret_key), "http://testserver", row,
-                               f"{TAN_AN}@cantho.gov.vn.test")
-        assert links is not None
+    links = answer_links(app, meeting_id, f"{TAN_AN}@cantho.gov.vn.test")
+    with app.state.giaoban.db.session() as session:
         outbox = session.exec(select(OutboxMessage)).first()
         assert outbox is not None and outbox.id is not None
     secretary.login("thuky")

@@ -7,6 +7,7 @@ so one pass covers every payload in every field."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 from urllib.parse import quote
@@ -14,8 +15,7 @@ from urllib.parse import quote
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from server.mail import rsvp
-from server.meetings.models import Meeting
+from tests.security.invitations import answer_links
 from tests.support.meetings import at, monday, plan
 from tests.support.web import Browser, api_token, other_browser
 
@@ -55,11 +55,12 @@ def test_hostile_text_in_every_field_stays_text_on_every_page(app: Starlette, br
     assert created.status_code == 201, created.text
     meeting_id, first = created.json()["id"], at(day, 8)
     occurrence = quote(first, safe="")
-    second = at(day + __import__("datetime").timedelta(days=7), 8)
+    next_week = day + dt.timedelta(days=7)
+    second = at(next_week, 8)
 
     typed: list[tuple[str, Any]] = []  # (what, response): every field is accepted or refused cleanly
     typed.append(("occurrence title", browser.patch(f"/api/meetings/{meeting_id}/occurrences/{quote(second, safe='')}", json={
-        "start": at(day + __import__("datetime").timedelta(days=7), 9), "end": at(day + __import__("datetime").timedelta(days=7), 10),
+        "start": at(next_week, 9), "end": at(next_week, 10),
         "title": HOSTILE, "confirm": True}, headers=secretary)))
     typed.append(("minutes", browser.put(f"/api/meetings/{meeting_id}/occurrences/{occurrence}/minutes", json={
         "version": 0, **{f: HOSTILE for f in ("chair", "attendees", "proceedings", "opinions", "conclusions")}}, headers=secretary)))
@@ -78,13 +79,7 @@ def test_hostile_text_in_every_field_stays_text_on_every_page(app: Starlette, br
     assert refused.status_code == 422
 
     # An invitee answers through the mail link, naming a hostile deputy.
-    state = app.state.giaoban
-    with state.db.session() as session:
-        meeting = session.get(Meeting, meeting_id)
-        assert meeting is not None
-        links = rsvp.links_for(session, rsvp.RsvpSigner(state.settings.effective_secret_key), "http://testserver", meeting,
-                               f"{TAN_AN}@cantho.gov.vn.test")
-    assert links is not None
+    links = answer_links(app, meeting_id, f"{TAN_AN}@cantho.gov.vn.test")
     answer_path = links.delegate.split("testserver", 1)[1].split("#")[0]
     with other_browser(app) as invitee:
         form = invitee.get(answer_path)
